@@ -1,0 +1,12 @@
+/**
+ * Internals for tests and benchmarks: not part of the public API, may change without notice.
+ */
+export * from './index.js';
+export { diffSnapshots, checkJson, pointerToPath } from './journal/diff.js';
+export { rebuildSnapshot, applyOps } from './journal/rebuild.js';
+export { shouldKeyframe, nextKeyframeState, DEFAULT_KEYFRAME_EVERY } from './journal/keyframePolicy.js';
+export { MachineRegistry, machineVersion } from './runtime/registry.js';
+export { statusOf } from './runtime/status.js';
+export { acceptedEvents } from './runtime/acceptedEvents.js';
+export { SCHEMA_VERSION, EXECUTION_STATUSES, ACTIVE_STATUSES, isFinished } from './store/Store.js';
+export type { ClaimResult, OwnerRecord, TransitionWrite, KeyframeState, ListQuery, JournalRange } from './store/Store.js';

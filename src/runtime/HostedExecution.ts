@@ -1,0 +1,293 @@
+import { createActor, type AnyActor, type AnyMachineSnapshot, type InspectionEvent } from 'xstate';
+import { ExecutionExistsError, toErrorRecord, type ErrorRecord } from '../errors.js';
+import { checkJson, diffSnapshots } from '../journal/diff.js';
+import { nextKeyframeState, shouldKeyframe } from '../journal/keyframePolicy.js';
+import { isFinished, type ExecutionMeta, type ExecutionStatus, type Json, type PatchOperation, type Store, type TransitionWrite } from '../store/Store.js';
+import type { MachineEntry } from './registry.js';
+import { statusOf } from './status.js';
+import type { Clock } from './types.js';
+
+export interface HostContext {
+  store: Store;
+  clock: Clock;
+  ownerId: string;
+  keyframeEvery: number;
+  /** Called once the execution's final transition is committed (or its host gave up). */
+  onFinished(host: HostedExecution): void;
+}
+
+type Settled = { status: ExecutionStatus; output?: Json; error?: ErrorRecord };
+
+/**
+ * One execution hosted in this process: its live XState actor and the write path that commits
+ * every transition of it before anything the transition causes is allowed to happen.
+ *
+ * Transitions are observed through `inspect` (`@xstate.snapshot` of the root, which carries the
+ * causing event); each becomes one journal entry, written as one transaction. Writes are issued
+ * synchronously in transition order and share LMDB commits with other executions' writes.
+ */
+export class HostedExecution {
+  private actor!: AnyActor;
+  meta!: ExecutionMeta;
+  /** The last persisted snapshot written (JSON, frozen, sharing branches with the live actor). */
+  private prev?: Json;
+  private lastSnapshot?: AnyMachineSnapshot;
+  /** Resolves when the last issued write is durable. */
+  commit: Promise<void> = Promise.resolve();
+  private creating = false;
+  private restoring = false;
+  private stopping = false;
+  /** Set while `send` delivers an event synchronously, so a failure can go back to the caller. */
+  private delivering = false;
+  private fault?: unknown;
+  private childCheckQueued = false;
+  private settledResolve!: (s: Settled) => void;
+  /** Resolves once the execution is finished and that is committed. */
+  readonly settled: Promise<Settled> = new Promise((resolve) => (this.settledResolve = resolve));
+  finished = false;
+
+  constructor(
+    private readonly ctx: HostContext,
+    readonly entry: MachineEntry,
+    readonly id: string,
+  ) {}
+
+  /** Starts a new execution; resolves once transition 0 is durable. */
+  async create(input: unknown, parent?: { id: string; seq: number }): Promise<void> {
+    const now = this.ctx.clock.now();
+    this.meta = {
+      id: this.id,
+      machineId: this.entry.id,
+      machineVersion: this.entry.version,
+      status: 'waiting',
+      statusSince: now,
+      seq: -1,
+      value: null,
+      createdAt: now,
+      updatedAt: now,
+      owner: this.ctx.ownerId,
+      keyframe: { seq: 0, bytes: 0, patchBytes: 0 },
+      ...(input === undefined ? {} : { input: checkedInput(input) }),
+      ...(parent ? { parent } : {}),
+    };
+    this.creating = true;
+    this.actor = createActor(this.entry.machine, { input, inspect: (e) => this.inspect(e) });
+    this.watchErrors();
+    this.actor.start();
+    this.creating = false;
+    if (this.fault) {
+      const fault = this.fault;
+      this.stopActor();
+      throw fault;
+    }
+    await this.commit;
+  }
+
+  /** Continues a stored execution from its snapshot at `meta.seq`. */
+  restore(meta: ExecutionMeta, snapshot: Json): void {
+    this.meta = { ...meta, owner: this.ctx.ownerId };
+    // XState mutates the snapshot it restores from: keep our own copy as the diff baseline.
+    this.prev = structuredClone(snapshot);
+    this.restoring = true;
+    this.actor = createActor(this.entry.machine, { snapshot: snapshot as never, inspect: (e) => this.inspect(e) });
+    this.watchErrors();
+    this.actor.start();
+    this.restoring = false;
+    this.lastSnapshot = this.actor.getSnapshot() as AnyMachineSnapshot;
+  }
+
+  /** The live machine snapshot (for `can`, accepted events). */
+  snapshot(): AnyMachineSnapshot {
+    return this.actor.getSnapshot() as AnyMachineSnapshot;
+  }
+
+  /**
+   * Delivers an event synchronously. Returns whether it caused a transition; throws (leaving
+   * the actor at its last committed snapshot) when the transition cannot be committed.
+   */
+  deliver(event: { type: string }): boolean {
+    const before = this.lastSnapshot;
+    this.delivering = true;
+    try {
+      this.actor.send(event);
+    } finally {
+      this.delivering = false;
+    }
+    if (this.fault) {
+      const fault = this.fault;
+      this.rollback();
+      throw fault;
+    }
+    return this.lastSnapshot !== before;
+  }
+
+  /** Stops the actor without writing anything (runtime closing, execution deleted). */
+  stop(): void {
+    this.stopActor();
+    this.finished = true;
+  }
+
+  /** Ends the execution as cancelled, durably. */
+  cancel(reason: string | undefined): Promise<void> {
+    this.stopActor();
+    this.writeTerminal({ type: 'durastate.cancel', ...(reason ? { reason } : {}) }, 'cancelled');
+    return this.commit;
+  }
+
+  private watchErrors(): void {
+    // An actor in status 'error' without an error observer throws an uncaught exception that
+    // would take the process down; the failure is recorded from the inspected snapshot instead.
+    this.actor.subscribe({ error: () => {} });
+  }
+
+  private stopActor(): void {
+    this.stopping = true;
+    try {
+      this.actor.stop();
+    } finally {
+      this.stopping = false;
+    }
+  }
+
+  private inspect(event: InspectionEvent): void {
+    if (event.type !== '@xstate.snapshot' || this.stopping || this.finished) return;
+    if (event.actorRef === this.actor) {
+      this.record(event.event as { type: string }, event.snapshot as AnyMachineSnapshot);
+    } else if (!this.childCheckQueued) {
+      // A child changed on its own; if the root does not transition in the same turn, persist
+      // the child's change as a transition of its own.
+      this.childCheckQueued = true;
+      const cause = { type: 'xstate.child', child: (event.actorRef as { id?: string }).id ?? '?', event: event.event.type };
+      queueMicrotask(() => {
+        this.childCheckQueued = false;
+        if (!this.stopping && !this.finished && !this.fault) this.record(cause, this.actor.getSnapshot() as AnyMachineSnapshot, true);
+      });
+    }
+  }
+
+  private record(cause: { type: string }, snapshot: AnyMachineSnapshot, childOnly = false): void {
+    if (this.fault) return;
+    if (snapshot === this.lastSnapshot && !childOnly) return; // event ignored: no transition
+    try {
+      let persisted = this.entry.machine.getPersistedSnapshot(snapshot) as Record<string, unknown>;
+      if (snapshot.status === 'error') persisted = { ...persisted, error: toErrorRecord(snapshot.error) };
+      let patch: PatchOperation[] = [];
+      if (this.prev === undefined) checkJson(persisted, '');
+      else patch = diffSnapshots(this.prev, persisted);
+      this.lastSnapshot = snapshot;
+      if (patch.length === 0 && (this.restoring || childOnly)) return;
+      this.write(cause, persisted as Json, patch, statusOf(snapshot), snapshot);
+    } catch (err) {
+      this.onFault(err, cause);
+    }
+  }
+
+  private write(cause: { type: string }, persisted: Json, patch: PatchOperation[], status: ExecutionStatus, snapshot?: AnyMachineSnapshot): void {
+    const first = this.prev === undefined;
+    const seq = this.meta.seq + 1;
+    const now = this.ctx.clock.now();
+    const patchBytes = patch.length ? JSON.stringify(patch).length : 0;
+    const final = isFinished(status);
+    const keyframe = first || shouldKeyframe(this.meta.keyframe, seq, patchBytes, final, this.ctx.keyframeEvery);
+    const previous = first ? undefined : { status: this.meta.status, statusSince: this.meta.statusSince };
+    const meta: ExecutionMeta = {
+      ...this.meta,
+      seq,
+      status,
+      statusSince: previous && previous.status === status ? previous.statusSince : now,
+      value: (persisted as { value?: Json }).value ?? null,
+      updatedAt: now,
+      keyframe: nextKeyframeState(this.meta.keyframe, seq, patchBytes, keyframe ? JSON.stringify(persisted).length : undefined),
+    };
+    if (status === 'completed') meta.output = (persisted as { output?: Json }).output ?? null;
+    if (status === 'failed' && snapshot) meta.error = toErrorRecord(snapshot.error);
+    const write: TransitionWrite = {
+      meta,
+      entry: { seq, at: now, event: journalEvent(cause), patch, value: meta.value, status },
+      ...(keyframe ? { keyframe: persisted } : {}),
+      ...(previous ? { previous } : {}),
+    };
+    this.meta = meta;
+    this.prev = persisted;
+    this.commit = this.issue(write, first);
+    if (final) this.finish();
+  }
+
+  private issue(write: TransitionWrite, first: boolean): Promise<void> {
+    const written = first
+      ? this.ctx.store.create(write).then((created) => {
+          if (!created) throw new ExecutionExistsError(this.id);
+        })
+      : this.ctx.store.append(write);
+    written.catch((err: unknown) => this.onCommitFailed(err));
+    return written;
+  }
+
+  /**
+   * A transition that cannot be committed. During `send` the caller gets the error and the actor
+   * goes back to its last committed snapshot; otherwise (an internal event) the execution fails
+   * with the error recorded and keeps its last committed snapshot.
+   */
+  private onFault(err: unknown, cause: { type: string }): void {
+    if (this.delivering || this.creating) {
+      this.fault = err;
+      return;
+    }
+    this.stopActor();
+    this.writeTerminal(cause, 'failed', toErrorRecord(err));
+  }
+
+  /** A terminal transition that keeps the last committed snapshot (cancel, uncommittable state). */
+  private writeTerminal(cause: { type: string; [k: string]: unknown }, status: 'failed' | 'cancelled', error?: ErrorRecord): void {
+    if (this.prev === undefined) return;
+    const base = { ...this.meta, ...(error ? { error } : {}) };
+    this.meta = base;
+    this.write(cause, this.prev, [], status);
+  }
+
+  private rollback(): void {
+    this.fault = undefined;
+    this.stopActor();
+    const snapshot = structuredClone(this.prev);
+    this.restore(this.meta, snapshot as Json);
+  }
+
+  private onCommitFailed(err: unknown): void {
+    // The store refused a write: what is in memory is ahead of what is durable. Stop here so
+    // that nothing depends on an uncommitted transition; recovery resumes from the store.
+    if (!this.finished) {
+      this.stopActor();
+      this.finished = true;
+      this.settledResolve({ status: 'failed', error: toErrorRecord(err) });
+      this.ctx.onFinished(this);
+    }
+  }
+
+  private finish(): void {
+    if (this.finished) return;
+    this.finished = true;
+    const { status, output, error } = this.meta;
+    this.commit.then(
+      () => {
+        this.settledResolve({ status, ...(output !== undefined ? { output } : {}), ...(error ? { error } : {}) });
+        this.ctx.onFinished(this);
+      },
+      () => {}, // onCommitFailed settles it
+    );
+  }
+}
+
+function checkedInput(input: unknown): Json {
+  checkJson(input, '/input', false);
+  return input as Json;
+}
+
+/** The causing event as stored: JSON, or its type alone when its payload is not JSON. */
+function journalEvent(event: { type: string }): Json {
+  try {
+    checkJson(event, '/event', false);
+    return event as unknown as Json;
+  } catch {
+    return { type: event.type, payload: 'not JSON' };
+  }
+}

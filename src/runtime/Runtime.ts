@@ -1,0 +1,357 @@
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  EventNotAcceptedError,
+  ExecutionBlockedError,
+  ExecutionCancelledError,
+  ExecutionExistsError,
+  ExecutionFailedError,
+  ExecutionFinishedError,
+  ExecutionLockedError,
+  ExecutionNotFoundError,
+  InvalidArgumentError,
+  InvalidEventError,
+  NonJsonStateError,
+  RuntimeClosedError,
+} from '../errors.js';
+import { checkJson } from '../journal/diff.js';
+import { DEFAULT_KEYFRAME_EVERY } from '../journal/keyframePolicy.js';
+import { rebuildSnapshot } from '../journal/rebuild.js';
+import { lmdbStore } from '../store/lmdbStore.js';
+import {
+  ACTIVE_STATUSES,
+  EXECUTION_STATUSES,
+  isFinished,
+  type ExecutionMeta,
+  type ExecutionStatus,
+  type Json,
+  type Page,
+  type Store,
+} from '../store/Store.js';
+import { acceptedEvents, acceptedEventsAt } from './acceptedEvents.js';
+import { HostedExecution, type HostContext } from './HostedExecution.js';
+import { Ownership } from './ownership.js';
+import { MachineRegistry } from './registry.js';
+import {
+  systemClock,
+  type CleanupOptions,
+  type ExecutionHandle,
+  type ExecutionInfo,
+  type ExecutionSummary,
+  type ListOptions,
+  type RuntimeOptions,
+  type StartOptions,
+  type Stats,
+} from './types.js';
+
+const RECOVERY_BATCH = 500;
+
+/**
+ * Opens a store (LMDB in `./.durastate` by default), registers the machines and, unless
+ * `recover: false`, restores and continues every interrupted execution no live process owns.
+ *
+ * @example
+ * ```ts
+ * const rt = await createRuntime({ machines: [orderMachine] });
+ * const { id } = await rt.start('order', { input: { sku: 'A1' } });
+ * await rt.send(id, { type: 'PAY' });   // resolves once the transition is committed
+ * console.log(await rt.wait(id));       // the machine's output
+ * await rt.close();
+ * ```
+ */
+export async function createRuntime(options: RuntimeOptions = {}): Promise<Runtime> {
+  const registry = new MachineRegistry(options.machines ?? []);
+  const store = options.store ?? lmdbStore();
+  await store.open();
+  const ownership = await Ownership.start(store, options.leaseMs ?? 30_000);
+  const runtime = new Runtime(store, registry, ownership, options);
+  if (options.recover ?? true) await runtime.recover();
+  return runtime;
+}
+
+/** A durastate runtime: hosts executions of registered machines on a store. */
+export class Runtime {
+  private readonly hosts = new Map<string, HostedExecution>();
+  private readonly loading = new Map<string, Promise<HostedExecution>>();
+  private readonly ctx: HostContext;
+  private closed = false;
+  private readonly pollMs: number;
+
+  /** @internal use {@link createRuntime} */
+  constructor(
+    readonly store: Store,
+    private readonly registry: MachineRegistry,
+    private readonly ownership: Ownership,
+    options: RuntimeOptions,
+  ) {
+    this.pollMs = options.pollMs ?? 100;
+    this.ctx = {
+      store,
+      clock: options.clock ?? systemClock,
+      ownerId: ownership.id,
+      keyframeEvery: options.keyframeEvery ?? DEFAULT_KEYFRAME_EVERY,
+      onFinished: (host) => {
+        if (this.hosts.get(host.id) === host) this.hosts.delete(host.id);
+      },
+    };
+  }
+
+  /** This process's owner id, as recorded on the executions it runs. */
+  get ownerId(): string {
+    return this.ownership.id;
+  }
+
+  /** Starts an execution of a registered machine; resolves once its first snapshot is durable. */
+  async start(machineId: string, options: StartOptions = {}): Promise<ExecutionHandle> {
+    this.assertOpen();
+    const entry = this.registry.get(machineId);
+    const id = options.id ?? randomUUID();
+    validateId(id);
+    if (this.hosts.has(id) || this.loading.has(id)) throw new ExecutionExistsError(id);
+    const host = new HostedExecution(this.ctx, entry, id);
+    this.hosts.set(id, host);
+    try {
+      await host.create(options.input);
+    } catch (err) {
+      if (this.hosts.get(id) === host) this.hosts.delete(id);
+      host.stop();
+      throw err;
+    }
+    return { id };
+  }
+
+  /**
+   * Sends an event; resolves once the transition it causes is committed. Rejects, with nothing
+   * changed, when the event is malformed, not accepted in the current state, or its transition
+   * produces state that is not JSON.
+   */
+  async send(id: string, event: { type: string; [key: string]: unknown }): Promise<void> {
+    this.assertOpen();
+    validateEvent(event);
+    const host = await this.acquire(id);
+    if (host.finished) throw new ExecutionFinishedError(id, host.meta.status);
+    if (!host.deliver(event)) throw new EventNotAcceptedError(id, event.type, host.meta.value);
+    await host.commit;
+  }
+
+  /** The execution as committed in the store (also when another process runs it). */
+  async get(id: string): Promise<ExecutionInfo | undefined> {
+    const meta = await this.store.getMeta(id);
+    if (!meta) return undefined;
+    const snapshot = (await rebuildSnapshot(this.store, id, meta.seq)) as { context?: Json } | undefined;
+    const context = snapshot?.context ?? null;
+    const summary = this.summary(meta);
+    let accepts: string[] = [];
+    if (!isFinished(meta.status) && !summary.blocked) {
+      const host = this.hosts.get(id);
+      accepts = host && !host.finished ? acceptedEvents(host.snapshot()) : acceptedEventsAt(this.registry.get(meta.machineId).machine, meta.value, context);
+    }
+    return { ...summary, context, ...(meta.input !== undefined ? { input: meta.input } : {}), accepts };
+  }
+
+  /** Executions, newest id order or by status (oldest in that status first), paged. */
+  async list(options: ListOptions = {}): Promise<Page<ExecutionSummary>> {
+    if (options.status && !EXECUTION_STATUSES.includes(options.status)) {
+      throw new InvalidArgumentError(`Unknown status "${options.status}" (one of ${EXECUTION_STATUSES.join(', ')})`);
+    }
+    const page = await this.store.list(options);
+    return { items: page.items.map((m) => this.summary(m)), ...(page.cursor ? { cursor: page.cursor } : {}) };
+  }
+
+  async stats(): Promise<Stats> {
+    const byStatus = await this.store.countByStatus();
+    const total = Object.values(byStatus).reduce((a, b) => a + b, 0);
+    return { total, byStatus, hosted: this.hosts.size };
+  }
+
+  /**
+   * Resolves with the output once the execution completes; rejects with
+   * {@link ExecutionFailedError} or {@link ExecutionCancelledError}. Works for executions run by
+   * another process too (by watching the store).
+   */
+  async wait(id: string): Promise<Json | undefined> {
+    for (;;) {
+      this.assertOpen();
+      const host = this.hosts.get(id);
+      if (host) {
+        await host.settled;
+        // fall through to read the committed outcome from the store
+      }
+      const meta = await this.store.getMeta(id);
+      if (!meta) throw new ExecutionNotFoundError(id);
+      if (meta.status === 'completed') return meta.output;
+      if (meta.status === 'failed') throw new ExecutionFailedError(id, meta.error ?? { name: 'Error', message: 'unknown' });
+      if (meta.status === 'cancelled') throw new ExecutionCancelledError(id, meta.error?.message);
+      if (!this.hosts.has(id)) await sleep(this.pollMs, undefined, { ref: false });
+    }
+  }
+
+  /** Stops an execution durably: status `cancelled`; its in-flight work gets its abort signal. */
+  async cancel(id: string, reason?: string): Promise<void> {
+    this.assertOpen();
+    const host = await this.acquire(id);
+    if (host.finished) throw new ExecutionFinishedError(id, host.meta.status);
+    await host.cancel(reason);
+  }
+
+  /** Removes an execution and its history. A running one is stopped first. */
+  async delete(id: string): Promise<void> {
+    this.assertOpen();
+    const meta = await this.store.getMeta(id);
+    if (!meta) throw new ExecutionNotFoundError(id);
+    const host = this.hosts.get(id);
+    if (host) {
+      host.stop();
+      this.hosts.delete(id);
+      await host.commit.catch(() => {});
+    } else if (!isFinished(meta.status) && meta.owner !== this.ownerId) {
+      const owner = await this.ownership.liveOwner(meta.owner);
+      if (owner) throw new ExecutionLockedError(id, owner);
+    }
+    await this.store.delete([id]);
+  }
+
+  /** Removes finished executions (or those of `status`) that entered their status before the cut-off. */
+  async cleanup(options: CleanupOptions): Promise<{ deleted: number }> {
+    this.assertOpen();
+    const cutoff = options.olderThan instanceof Date ? options.olderThan.getTime() : this.ctx.clock.now() - options.olderThan;
+    if (!Number.isFinite(cutoff)) throw new InvalidArgumentError('cleanup needs olderThan: a Date or an age in ms');
+    const statuses: readonly ExecutionStatus[] =
+      options.status === undefined ? ['completed', 'failed', 'cancelled'] : typeof options.status === 'string' ? [options.status] : options.status;
+    let deleted = 0;
+    for (const status of statuses) {
+      for (;;) {
+        const metas = (await this.store.listSince(status, cutoff, 1000)).filter((m) => !this.hosts.has(m.id));
+        if (metas.length === 0) break;
+        await this.store.delete(metas.map((m) => m.id));
+        deleted += metas.length;
+      }
+    }
+    return { deleted };
+  }
+
+  /**
+   * Restores every interrupted execution (running or waiting, owner gone) that this runtime can
+   * run. Called by `createRuntime` unless `recover: false`; call again to take over executions
+   * whose owner's lease has since expired. Resolves with how many were restored.
+   */
+  async recover(): Promise<number> {
+    let restored = 0;
+    for (const status of ACTIVE_STATUSES) {
+      let cursor: string | undefined;
+      do {
+        this.assertOpen();
+        const page = await this.store.list({ status, limit: RECOVERY_BATCH, ...(cursor ? { cursor } : {}) });
+        cursor = page.cursor;
+        for (const meta of page.items) {
+          if (this.hosts.has(meta.id) || this.registry.blocked(meta)) continue;
+          if (meta.owner !== this.ownerId && (await this.ownership.liveOwner(meta.owner))) continue;
+          try {
+            await this.acquire(meta.id);
+            restored++;
+          } catch (err) {
+            // Taken by another process in the meantime, or finished: not ours to restore.
+            if (!(err instanceof ExecutionLockedError || err instanceof ExecutionFinishedError)) throw err;
+          }
+        }
+        // Let other work run between batches.
+        await new Promise((resolve) => setImmediate(resolve));
+      } while (cursor);
+    }
+    return restored;
+  }
+
+  /** Stops hosting (executions stay running/waiting in the store for the next runtime), closes the store. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.allSettled([...this.loading.values()]);
+    const hosts = [...this.hosts.values()];
+    this.hosts.clear();
+    for (const host of hosts) host.stop();
+    await Promise.allSettled(hosts.map((h) => h.commit));
+    await this.ownership.stop();
+    await this.store.close();
+  }
+
+  private summary(meta: ExecutionMeta): ExecutionSummary {
+    const blocked = isFinished(meta.status) ? undefined : this.registry.blocked(meta);
+    return {
+      id: meta.id,
+      machine: meta.machineId,
+      machineVersion: meta.machineVersion,
+      status: meta.status,
+      seq: meta.seq,
+      value: meta.value,
+      createdAt: new Date(meta.createdAt),
+      updatedAt: new Date(meta.updatedAt),
+      ...(meta.output !== undefined ? { output: meta.output } : {}),
+      ...(meta.error ? { error: meta.error } : {}),
+      ...(meta.parent ? { parent: meta.parent } : {}),
+      ...(meta.owner ? { owner: meta.owner } : {}),
+      ...(blocked ? { blocked } : {}),
+    };
+  }
+
+  /** The hosted execution `id`, loading and claiming it from the store when needed. */
+  private acquire(id: string): Promise<HostedExecution> {
+    const hosted = this.hosts.get(id);
+    if (hosted) return Promise.resolve(hosted);
+    let loading = this.loading.get(id);
+    if (!loading) {
+      loading = this.load(id).finally(() => this.loading.delete(id));
+      this.loading.set(id, loading);
+    }
+    return loading;
+  }
+
+  private async load(id: string): Promise<HostedExecution> {
+    const meta = await this.store.getMeta(id);
+    if (!meta) throw new ExecutionNotFoundError(id);
+    if (isFinished(meta.status)) throw new ExecutionFinishedError(id, meta.status);
+    const blocked = this.registry.blocked(meta);
+    if (blocked) throw new ExecutionBlockedError(id, blocked.message);
+    const claim = await this.ownership.claim(id, meta.owner);
+    if (!claim.ok) {
+      if (claim.reason === 'missing') throw new ExecutionNotFoundError(id);
+      if (claim.reason === 'finished') throw new ExecutionFinishedError(id, claim.meta.status);
+      throw new ExecutionLockedError(id, claim.owner);
+    }
+    const snapshot = await rebuildSnapshot(this.store, id, claim.meta.seq);
+    if (snapshot === undefined) throw new ExecutionNotFoundError(id);
+    this.assertOpen();
+    const host = new HostedExecution(this.ctx, this.registry.get(meta.machineId), id);
+    host.restore(claim.meta, snapshot);
+    this.hosts.set(id, host);
+    return host;
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new RuntimeClosedError();
+  }
+}
+
+function validateId(id: unknown): asserts id is string {
+  if (typeof id !== 'string' || id.length === 0 || id.length > 512) {
+    throw new InvalidArgumentError(`An execution id must be a non-empty string of at most 512 characters, got ${JSON.stringify(id)}`);
+  }
+}
+
+function validateEvent(event: unknown): void {
+  if (typeof event !== 'object' || event === null || Array.isArray(event)) {
+    throw new InvalidEventError(`An event must be an object with a string "type", got ${JSON.stringify(event) ?? String(event)}`);
+  }
+  const type = (event as { type?: unknown }).type;
+  if (typeof type !== 'string' || type.length === 0) {
+    throw new InvalidEventError(`An event must have a non-empty string "type", got ${JSON.stringify(type) ?? String(type)}`);
+  }
+  if (type.startsWith('xstate.') || type.startsWith('durastate.')) {
+    throw new InvalidEventError(`Event type "${type}" is reserved for internal events`);
+  }
+  try {
+    checkJson(event, '/event', false);
+  } catch (err) {
+    if (err instanceof NonJsonStateError) throw new InvalidEventError(`An event must be JSON data: ${err.path} is ${err.what}`);
+    throw err;
+  }
+}

@@ -1,0 +1,91 @@
+import type { AnyStateMachine } from 'xstate';
+import type { ErrorRecord } from '../errors.js';
+import type { ExecutionStatus, Json, Store } from '../store/Store.js';
+
+/** Time as the runtime sees it; tests inject a simulated clock. */
+export interface Clock {
+  now(): number;
+}
+
+export const systemClock: Clock = { now: () => Date.now() };
+
+export interface RuntimeOptions {
+  /** Where executions live. Default: `lmdbStore()` in `./.durastate`. */
+  store?: Store;
+  /** The workflows this runtime can run, keyed by `machine.id`. */
+  machines?: readonly AnyStateMachine[];
+  /** Restore and continue interrupted executions when the runtime opens (default true). */
+  recover?: boolean;
+  /** Workflow time (timestamps, timers). Default: the system clock. */
+  clock?: Clock;
+  /** How long this process's ownership lease lasts without renewal, in ms (default 30,000). */
+  leaseMs?: number;
+  /** A keyframe at least every this many transitions (default 128). */
+  keyframeEvery?: number;
+  /** How often `wait` polls the store for executions hosted by another process (default 100 ms). */
+  pollMs?: number;
+}
+
+export interface StartOptions {
+  input?: unknown;
+  /** The execution id (default: a random UUID). Starting an id that exists is refused. */
+  id?: string;
+}
+
+export interface ExecutionHandle {
+  readonly id: string;
+}
+
+/** Why an execution that is kept in the store cannot run in this runtime. */
+export interface BlockedReason {
+  code: 'MACHINE_NOT_REGISTERED' | 'MACHINE_VERSION_CHANGED';
+  message: string;
+}
+
+/** An execution as `list` reports it (no context: that needs a snapshot rebuild). */
+export interface ExecutionSummary {
+  id: string;
+  machine: string;
+  machineVersion: string;
+  status: ExecutionStatus;
+  seq: number;
+  value: Json;
+  createdAt: Date;
+  updatedAt: Date;
+  output?: Json;
+  error?: ErrorRecord;
+  parent?: { id: string; seq: number };
+  /** The runtime process that runs (or last ran) it. */
+  owner?: string;
+  /** Set when the execution is kept but cannot run here. */
+  blocked?: BlockedReason;
+}
+
+/** An execution as `get` reports it, from the store. */
+export interface ExecutionInfo extends ExecutionSummary {
+  context: Json;
+  input?: Json;
+  /** Event types with an enabled transition now, for an execution that is not finished. */
+  accepts: string[];
+}
+
+export interface ListOptions {
+  status?: ExecutionStatus;
+  machine?: string;
+  limit?: number;
+  cursor?: string;
+}
+
+export interface CleanupOptions {
+  /** Remove executions that entered their status before this time, or more than this many ms ago. */
+  olderThan: Date | number;
+  /** Statuses to remove (default: completed, failed, cancelled). */
+  status?: ExecutionStatus | readonly ExecutionStatus[];
+}
+
+export interface Stats {
+  total: number;
+  byStatus: Record<ExecutionStatus, number>;
+  /** Executions hosted (in memory) by this runtime. */
+  hosted: number;
+}

@@ -1,0 +1,163 @@
+import type { ErrorRecord } from '../errors.js';
+
+/**
+ * The persistence contract. Asynchronous and narrow so that a store on another database (a
+ * PostgreSQL store for several hosts) can implement it; nothing here knows about XState:
+ * snapshots are JSON values.
+ */
+
+/** JSON data as it is stored. */
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
+export type ExecutionStatus = 'running' | 'waiting' | 'completed' | 'failed' | 'cancelled';
+
+export const EXECUTION_STATUSES: readonly ExecutionStatus[] = ['running', 'waiting', 'completed', 'failed', 'cancelled'];
+
+/** Statuses in which an execution still has work to do (and so an owner). */
+export const ACTIVE_STATUSES: readonly ExecutionStatus[] = ['running', 'waiting'];
+
+export function isFinished(status: ExecutionStatus): boolean {
+  return status === 'completed' || status === 'failed' || status === 'cancelled';
+}
+
+/** One RFC 6902 operation, as far as durastate writes them. */
+export type PatchOperation =
+  | { op: 'add'; path: string; value: Json }
+  | { op: 'replace'; path: string; value: Json }
+  | { op: 'remove'; path: string };
+
+/** Bookkeeping that decides when the next keyframe is due. */
+export interface KeyframeState {
+  /** seq of the latest keyframe. */
+  seq: number;
+  /** JSON length of that keyframe. */
+  bytes: number;
+  /** JSON length of the patches written since it. */
+  patchBytes: number;
+}
+
+/** The row in `executions`: everything about an execution but its snapshot and history. */
+export interface ExecutionMeta {
+  id: string;
+  machineId: string;
+  machineVersion: string;
+  status: ExecutionStatus;
+  /** When the execution entered its current status (the index key). */
+  statusSince: number;
+  seq: number;
+  /** XState state value at `seq`. */
+  value: Json;
+  createdAt: number;
+  updatedAt: number;
+  input?: Json;
+  output?: Json;
+  error?: ErrorRecord;
+  parent?: { id: string; seq: number };
+  /** Owner (runtime process) currently running the execution. */
+  owner?: string;
+  keyframe: KeyframeState;
+}
+
+/** The row in `journal` at [executionId, seq]: transition `seq`, its cause and its patch. */
+export interface JournalEntry {
+  seq: number;
+  /** Epoch milliseconds of the transition. */
+  at: number;
+  /** The event that caused the transition. */
+  event: Json;
+  /** RFC 6902 patch from snapshot `seq - 1` to snapshot `seq` (empty at seq 0). */
+  patch: PatchOperation[];
+  value: Json;
+  status: ExecutionStatus;
+}
+
+/** One transition as one write transaction. */
+export interface TransitionWrite {
+  meta: ExecutionMeta;
+  entry: JournalEntry;
+  /** Full persisted snapshot at `entry.seq`, when a keyframe is due. */
+  keyframe?: Json;
+  /** The index key to drop, when the status changed: previous status and its `statusSince`. */
+  previous?: { status: ExecutionStatus; statusSince: number };
+}
+
+/** A runtime process that owns executions while its lease lasts. */
+export interface OwnerRecord {
+  id: string;
+  pid: number;
+  host: string;
+  startedAt: number;
+  leaseUntil: number;
+}
+
+export type ClaimResult =
+  | { ok: true; meta: ExecutionMeta }
+  | { ok: false; reason: 'missing' }
+  | { ok: false; reason: 'finished'; meta: ExecutionMeta }
+  | { ok: false; reason: 'owned'; meta: ExecutionMeta; owner: OwnerRecord };
+
+export interface ListQuery {
+  status?: ExecutionStatus;
+  machine?: string;
+  limit?: number;
+  /** Opaque cursor from a previous page. */
+  cursor?: string;
+}
+
+export interface Page<T> {
+  items: T[];
+  /** Present when more items follow. */
+  cursor?: string;
+}
+
+export interface JournalRange {
+  /** First seq, inclusive (default 0). */
+  from?: number;
+  /** Last seq, inclusive (default: the end). */
+  to?: number;
+  limit?: number;
+  reverse?: boolean;
+}
+
+export interface Store {
+  /** A short name for messages and benchmarks ("lmdb", "memory"). */
+  readonly kind: string;
+
+  /** Opens the store; checks the schema version. Idempotent. */
+  open(): Promise<void>;
+  close(): Promise<void>;
+
+  /** Writes transition 0 of a new execution; false if the id exists already. */
+  create(write: TransitionWrite): Promise<boolean>;
+  /**
+   * Writes one transition as one transaction. Calls made in the same turn share a commit; the
+   * promise resolves once the commit is durable.
+   */
+  append(write: TransitionWrite): Promise<void>;
+
+  getMeta(id: string): Promise<ExecutionMeta | undefined>;
+  list(query: ListQuery): Promise<Page<ExecutionMeta>>;
+  countByStatus(): Promise<Record<ExecutionStatus, number>>;
+  /** Metas of a status that entered it before `before` (epoch ms), oldest first. */
+  listSince(status: ExecutionStatus, before: number, limit: number): Promise<ExecutionMeta[]>;
+
+  readJournal(id: string, range?: JournalRange): Promise<JournalEntry[]>;
+  /** The latest keyframe at or below `seq`. */
+  keyframeAtOrBefore(id: string, seq: number): Promise<{ seq: number; snapshot: Json } | undefined>;
+
+  /** Removes executions with their journal and keyframes. */
+  delete(ids: readonly string[]): Promise<void>;
+
+  registerOwner(owner: OwnerRecord): Promise<void>;
+  renewOwner(id: string, leaseUntil: number): Promise<void>;
+  removeOwner(id: string): Promise<void>;
+  getOwner(id: string): Promise<OwnerRecord | undefined>;
+  /**
+   * Atomically makes `owner` the owner of the execution, unless a live owner holds it: one
+   * whose record exists with `leaseUntil > now`. Finished executions are not claimed.
+   */
+  claim(id: string, owner: string, now: number): Promise<ClaimResult>;
+}
+
+/** The store layout version this code writes and reads. */
+export const SCHEMA_VERSION = 1;

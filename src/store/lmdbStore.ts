@@ -1,0 +1,239 @@
+import { open, type Database, type RootDatabase } from 'lmdb';
+import { SchemaVersionError, StoreFailureError } from '../errors.js';
+import { decodeCursor, encodeCursor, pageLimit } from './cursor.js';
+import {
+  EXECUTION_STATUSES,
+  SCHEMA_VERSION,
+  isFinished,
+  type ClaimResult,
+  type ExecutionMeta,
+  type ExecutionStatus,
+  type JournalEntry,
+  type JournalRange,
+  type Json,
+  type ListQuery,
+  type OwnerRecord,
+  type Page,
+  type Store,
+  type TransitionWrite,
+} from './Store.js';
+
+export interface LmdbStoreOptions {
+  /** Folder of the LMDB environment (default `./.durastate`). */
+  path?: string;
+  /** Compress values of 1,000 bytes or more. A store must be reopened with the same setting. */
+  compression?: boolean;
+  /**
+   * When a write counts as done: `'flush'` (default) waits until the commit is flushed to disk,
+   * surviving a power loss; `'commit'` resolves once committed (visible to other processes and
+   * surviving a process crash, not a power loss).
+   */
+  durability?: 'flush' | 'commit';
+}
+
+const MAX_SEQ = Number.MAX_SAFE_INTEGER;
+
+/**
+ * The default store: one embedded LMDB environment with named databases
+ * (executions, journal, keyframes, index, owners, system). Transitions issued in the same event
+ * turn share one LMDB commit (lmdb-js batches asynchronous writes per turn).
+ *
+ * @example
+ * ```ts
+ * const rt = await createRuntime({ store: lmdbStore({ path: './.durastate' }), machines: [m] });
+ * ```
+ */
+export function lmdbStore(options: LmdbStoreOptions = {}): Store {
+  return new LmdbStore(options);
+}
+
+class LmdbStore implements Store {
+  readonly kind = 'lmdb';
+  private env?: RootDatabase;
+  private executions!: Database<ExecutionMeta, string>;
+  private journal!: Database<JournalEntry, [string, number]>;
+  private keyframes!: Database<Json, [string, number]>;
+  private index!: Database<string, [string, number, string]>;
+  private owners!: Database<OwnerRecord, string>;
+  private system!: Database<unknown, string>;
+  private readonly waitFlush: boolean;
+
+  constructor(private readonly options: LmdbStoreOptions) {
+    this.waitFlush = (options.durability ?? 'flush') === 'flush';
+  }
+
+  async open(): Promise<void> {
+    if (this.env) return;
+    const env = open({
+      path: this.options.path ?? './.durastate',
+      compression: this.options.compression ?? false,
+      separateFlushed: true,
+      maxDbs: 16,
+    });
+    this.executions = env.openDB({ name: 'executions' });
+    this.journal = env.openDB({ name: 'journal' });
+    this.keyframes = env.openDB({ name: 'keyframes' });
+    this.index = env.openDB({ name: 'index' });
+    this.owners = env.openDB({ name: 'owners' });
+    this.system = env.openDB({ name: 'system' });
+    const found = this.system.get('schema') as number | undefined;
+    if (found !== undefined && found > SCHEMA_VERSION) {
+      await env.close();
+      throw new SchemaVersionError(found, SCHEMA_VERSION);
+    }
+    if (found === undefined) await this.system.put('schema', SCHEMA_VERSION);
+    this.env = env;
+  }
+
+  async close(): Promise<void> {
+    const env = this.env;
+    this.env = undefined;
+    if (env) await env.close();
+  }
+
+  /** Issues the puts of one transition; issued together they land in one LMDB transaction. */
+  private issue(write: TransitionWrite): Promise<boolean> {
+    const { meta, entry, keyframe, previous } = write;
+    this.journal.put([meta.id, entry.seq], entry);
+    if (keyframe !== undefined) this.keyframes.put([meta.id, entry.seq], keyframe);
+    if (previous) this.index.remove([previous.status, previous.statusSince, meta.id]);
+    if (!previous || previous.status !== meta.status || previous.statusSince !== meta.statusSince) {
+      this.index.put([meta.status, meta.statusSince, meta.id], meta.machineId);
+    }
+    return this.executions.put(meta.id, meta);
+  }
+
+  private durable(p: Promise<boolean>): Promise<boolean> {
+    const flushed = this.waitFlush ? (p as Promise<boolean> & { flushed?: Promise<void> }).flushed : undefined;
+    const done = flushed ? p.then((ok) => flushed.then(() => ok)) : p;
+    return done.catch((err: unknown) => {
+      throw new StoreFailureError(`LMDB write failed: ${String(err)}`, err);
+    });
+  }
+
+  create(write: TransitionWrite): Promise<boolean> {
+    // The block's promise resolves false when the id exists (no put in it is applied); the
+    // puts' own promises settle with it.
+    const p = this.executions.ifNoExists(write.meta.id, () => {
+      void this.issue(write);
+    });
+    return this.durable(p);
+  }
+
+  async append(write: TransitionWrite): Promise<void> {
+    await this.durable(this.issue(write));
+  }
+
+  async getMeta(id: string): Promise<ExecutionMeta | undefined> {
+    return this.executions.get(id);
+  }
+
+  async list(query: ListQuery): Promise<Page<ExecutionMeta>> {
+    const limit = pageLimit(query.limit);
+    const after = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
+    const items: ExecutionMeta[] = [];
+    let last: unknown;
+    if (query.status) {
+      const start = (after as [string, number, string] | undefined) ?? [query.status];
+      for (const { key, value: machineId } of this.index.getRange({ start, end: [query.status, MAX_SEQ] })) {
+        if (after !== undefined && JSON.stringify(key) === JSON.stringify(after)) continue;
+        if (query.machine && machineId !== query.machine) continue;
+        const meta = this.executions.get(key[2]);
+        if (!meta) continue;
+        items.push(meta);
+        last = key;
+        if (items.length === limit) break;
+      }
+    } else {
+      for (const { key, value } of this.executions.getRange({ start: (after as string | undefined) ?? '' })) {
+        if (after !== undefined && key === after) continue;
+        if (query.machine && value.machineId !== query.machine) continue;
+        items.push(value);
+        last = key;
+        if (items.length === limit) break;
+      }
+    }
+    return items.length === limit ? { items, cursor: encodeCursor(last) } : { items };
+  }
+
+  async countByStatus(): Promise<Record<ExecutionStatus, number>> {
+    const counts = {} as Record<ExecutionStatus, number>;
+    for (const status of EXECUTION_STATUSES) {
+      counts[status] = this.index.getKeysCount({ start: [status], end: [status, MAX_SEQ] });
+    }
+    return counts;
+  }
+
+  async listSince(status: ExecutionStatus, before: number, limit: number): Promise<ExecutionMeta[]> {
+    const metas: ExecutionMeta[] = [];
+    for (const key of this.index.getKeys({ start: [status], end: [status, before], limit })) {
+      const meta = this.executions.get(key[2]);
+      if (meta) metas.push(meta);
+    }
+    return metas;
+  }
+
+  async readJournal(id: string, range: JournalRange = {}): Promise<JournalEntry[]> {
+    const from = range.from ?? 0;
+    const to = range.to ?? MAX_SEQ - 1;
+    const options = range.reverse
+      ? { start: [id, to] as [string, number], end: [id, from - 1] as [string, number], reverse: true, limit: range.limit }
+      : { start: [id, from] as [string, number], end: [id, to + 1] as [string, number], limit: range.limit };
+    return this.journal.getRange(options).map(({ value }) => value).asArray;
+  }
+
+  async keyframeAtOrBefore(id: string, seq: number): Promise<{ seq: number; snapshot: Json } | undefined> {
+    for (const { key, value } of this.keyframes.getRange({ start: [id, seq], end: [id, -1], reverse: true, limit: 1 })) {
+      return { seq: key[1], snapshot: value };
+    }
+    return undefined;
+  }
+
+  async delete(ids: readonly string[]): Promise<void> {
+    let last: Promise<boolean> | undefined;
+    for (const id of ids) {
+      const meta = this.executions.get(id);
+      if (!meta) continue;
+      this.index.remove([meta.status, meta.statusSince, id]);
+      for (const key of this.journal.getKeys({ start: [id, 0], end: [id, MAX_SEQ] })) this.journal.remove(key);
+      for (const key of this.keyframes.getKeys({ start: [id, 0], end: [id, MAX_SEQ] })) this.keyframes.remove(key);
+      last = this.executions.remove(id);
+    }
+    if (last) await this.durable(last);
+  }
+
+  async registerOwner(owner: OwnerRecord): Promise<void> {
+    await this.durable(this.owners.put(owner.id, owner));
+  }
+
+  async renewOwner(id: string, leaseUntil: number): Promise<void> {
+    const owner = this.owners.get(id);
+    if (owner) await this.durable(this.owners.put(id, { ...owner, leaseUntil }));
+  }
+
+  async removeOwner(id: string): Promise<void> {
+    // Synchronous so that a claim right after it (a sync transaction) cannot see the old record.
+    this.owners.removeSync(id);
+  }
+
+  async getOwner(id: string): Promise<OwnerRecord | undefined> {
+    return this.owners.get(id);
+  }
+
+  async claim(id: string, owner: string, now: number): Promise<ClaimResult> {
+    // A claim is rare (recovery, first send to an unhosted execution) and must be atomic across
+    // processes: a synchronous write transaction is the simplest test-and-set LMDB offers.
+    return this.executions.transactionSync((): ClaimResult => {
+      const meta = this.executions.get(id);
+      if (!meta) return { ok: false, reason: 'missing' };
+      if (isFinished(meta.status)) return { ok: false, reason: 'finished', meta };
+      if (meta.owner && meta.owner !== owner) {
+        const current = this.owners.get(meta.owner);
+        if (current && current.leaseUntil > now) return { ok: false, reason: 'owned', meta, owner: current };
+      }
+      const claimed = { ...meta, owner };
+      this.executions.putSync(id, claimed);
+      return { ok: true, meta: claimed };
+    });
+  }
+}

@@ -1,0 +1,169 @@
+import { decodeCursor, encodeCursor, pageLimit } from './cursor.js';
+import {
+  EXECUTION_STATUSES,
+  isFinished,
+  type ClaimResult,
+  type ExecutionMeta,
+  type ExecutionStatus,
+  type JournalEntry,
+  type JournalRange,
+  type Json,
+  type ListQuery,
+  type OwnerRecord,
+  type Page,
+  type Store,
+  type TransitionWrite,
+} from './Store.js';
+
+/**
+ * A store in process memory: for tests of logic that needs no durability, and for services that
+ * want durastate's timeline and progress without persistence. Values are cloned on the way in
+ * and out, as a serialising store would.
+ *
+ * @example
+ * ```ts
+ * const rt = await createRuntime({ store: memoryStore(), machines: [m] });
+ * ```
+ */
+export function memoryStore(): Store {
+  return new MemoryStore();
+}
+
+interface Row {
+  meta: ExecutionMeta;
+  journal: JournalEntry[];
+  keyframes: Map<number, Json>;
+}
+
+const clone = <T>(value: T): T => structuredClone(value);
+
+class MemoryStore implements Store {
+  readonly kind = 'memory';
+  private readonly rows = new Map<string, Row>();
+  private readonly owners = new Map<string, OwnerRecord>();
+
+  async open(): Promise<void> {}
+  async close(): Promise<void> {}
+
+  private apply(row: Row, write: TransitionWrite): void {
+    row.meta = clone(write.meta);
+    row.journal[write.entry.seq] = clone(write.entry);
+    if (write.keyframe !== undefined) row.keyframes.set(write.entry.seq, clone(write.keyframe));
+  }
+
+  async create(write: TransitionWrite): Promise<boolean> {
+    if (this.rows.has(write.meta.id)) return false;
+    const row: Row = { meta: write.meta, journal: [], keyframes: new Map() };
+    this.apply(row, write);
+    this.rows.set(write.meta.id, row);
+    return true;
+  }
+
+  async append(write: TransitionWrite): Promise<void> {
+    const row = this.rows.get(write.meta.id);
+    if (!row) throw new Error(`append to unknown execution ${write.meta.id}`);
+    this.apply(row, write);
+  }
+
+  async getMeta(id: string): Promise<ExecutionMeta | undefined> {
+    const row = this.rows.get(id);
+    return row && clone(row.meta);
+  }
+
+  /** Sort keys as the LMDB index does: by id, or by [status, statusSince, id]. */
+  private sorted(status: ExecutionStatus | undefined): { key: unknown; meta: ExecutionMeta }[] {
+    const metas = [...this.rows.values()].map((r) => r.meta);
+    if (!status) return metas.map((meta) => ({ key: meta.id, meta })).sort((a, b) => cmp(a.meta.id, b.meta.id));
+    return metas
+      .filter((m) => m.status === status)
+      .sort((a, b) => a.statusSince - b.statusSince || cmp(a.id, b.id))
+      .map((meta) => ({ key: [meta.status, meta.statusSince, meta.id], meta }));
+  }
+
+  async list(query: ListQuery): Promise<Page<ExecutionMeta>> {
+    const limit = pageLimit(query.limit);
+    const after = query.cursor === undefined ? undefined : JSON.stringify(decodeCursor(query.cursor));
+    let rows = this.sorted(query.status);
+    if (after !== undefined) {
+      const at = rows.findIndex((r) => JSON.stringify(r.key) === after);
+      rows = at >= 0 ? rows.slice(at + 1) : rows.filter((r) => JSON.stringify(r.key) > after);
+    }
+    if (query.machine) rows = rows.filter((r) => r.meta.machineId === query.machine);
+    const page = rows.slice(0, limit);
+    const items = page.map((r) => clone(r.meta));
+    const last = page[page.length - 1];
+    return page.length === limit && last ? { items, cursor: encodeCursor(last.key) } : { items };
+  }
+
+  async countByStatus(): Promise<Record<ExecutionStatus, number>> {
+    const counts = Object.fromEntries(EXECUTION_STATUSES.map((s) => [s, 0])) as Record<ExecutionStatus, number>;
+    for (const { meta } of this.rows.values()) counts[meta.status]++;
+    return counts;
+  }
+
+  async listSince(status: ExecutionStatus, before: number, limit: number): Promise<ExecutionMeta[]> {
+    return this.sorted(status)
+      .filter((r) => r.meta.statusSince < before)
+      .slice(0, limit)
+      .map((r) => clone(r.meta));
+  }
+
+  async readJournal(id: string, range: JournalRange = {}): Promise<JournalEntry[]> {
+    const row = this.rows.get(id);
+    if (!row) return [];
+    const from = range.from ?? 0;
+    const to = range.to ?? Number.MAX_SAFE_INTEGER;
+    let entries = row.journal.filter((e) => e !== undefined && e.seq >= from && e.seq <= to);
+    if (range.reverse) entries = entries.reverse();
+    if (range.limit !== undefined) entries = entries.slice(0, range.limit);
+    return entries.map(clone);
+  }
+
+  async keyframeAtOrBefore(id: string, seq: number): Promise<{ seq: number; snapshot: Json } | undefined> {
+    const row = this.rows.get(id);
+    if (!row) return undefined;
+    let best = -1;
+    for (const k of row.keyframes.keys()) if (k <= seq && k > best) best = k;
+    return best < 0 ? undefined : { seq: best, snapshot: clone(row.keyframes.get(best) as Json) };
+  }
+
+  async delete(ids: readonly string[]): Promise<void> {
+    for (const id of ids) this.rows.delete(id);
+  }
+
+  async registerOwner(owner: OwnerRecord): Promise<void> {
+    this.owners.set(owner.id, clone(owner));
+  }
+
+  async renewOwner(id: string, leaseUntil: number): Promise<void> {
+    const owner = this.owners.get(id);
+    if (owner) owner.leaseUntil = leaseUntil;
+  }
+
+  async removeOwner(id: string): Promise<void> {
+    this.owners.delete(id);
+  }
+
+  async getOwner(id: string): Promise<OwnerRecord | undefined> {
+    const owner = this.owners.get(id);
+    return owner && clone(owner);
+  }
+
+  async claim(id: string, owner: string, now: number): Promise<ClaimResult> {
+    const row = this.rows.get(id);
+    if (!row) return { ok: false, reason: 'missing' };
+    if (isFinished(row.meta.status)) return { ok: false, reason: 'finished', meta: clone(row.meta) };
+    if (row.meta.owner && row.meta.owner !== owner) {
+      const current = this.owners.get(row.meta.owner);
+      if (current && current.leaseUntil > now) {
+        return { ok: false, reason: 'owned', meta: clone(row.meta), owner: clone(current) };
+      }
+    }
+    row.meta = { ...row.meta, owner };
+    return { ok: true, meta: clone(row.meta) };
+  }
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
