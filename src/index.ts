@@ -11,6 +11,8 @@ export type {
   ExecutionHandle,
   ExecutionInfo,
   ExecutionSummary,
+  HistoryEntry,
+  HistoryOptions,
   ListOptions,
   RuntimeOptions,
   StartOptions,

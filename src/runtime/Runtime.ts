@@ -38,6 +38,8 @@ import {
   type ExecutionHandle,
   type ExecutionInfo,
   type ExecutionSummary,
+  type HistoryEntry,
+  type HistoryOptions,
   type ListOptions,
   type RuntimeOptions,
   type StartOptions,
@@ -147,6 +149,17 @@ export class Runtime {
       accepts = host && !host.finished ? acceptedEvents(host.snapshot()) : acceptedEventsAt(this.registry.get(meta.machineId).machine, meta.value, context);
     }
     return { ...summary, context, ...(meta.input !== undefined ? { input: meta.input } : {}), accepts };
+  }
+
+  /**
+   * The transitions of an execution, oldest first (or newest first with `reverse`), paged by seq,
+   * read from the journal without loading the actor.
+   */
+  async history(id: string, range: HistoryOptions = {}): Promise<HistoryEntry[]> {
+    const meta = await this.store.getMeta(id);
+    if (!meta) throw new ExecutionNotFoundError(id);
+    const entries = await this.store.readJournal(id, range);
+    return entries.map((e) => ({ seq: e.seq, at: new Date(e.at), event: e.event, value: e.value, status: e.status }));
   }
 
   /** Executions, newest id order or by status (oldest in that status first), paged. */

@@ -89,3 +89,22 @@ export interface Stats {
   /** Executions hosted (in memory) by this runtime. */
   hosted: number;
 }
+
+export interface HistoryOptions {
+  /** First seq, inclusive. */
+  from?: number;
+  /** Last seq, inclusive. */
+  to?: number;
+  limit?: number;
+  /** Newest first. */
+  reverse?: boolean;
+}
+
+/** One committed transition: its seq, when, the event that caused it, and where it led. */
+export interface HistoryEntry {
+  seq: number;
+  at: Date;
+  event: Json;
+  value: Json;
+  status: ExecutionStatus;
+}
