@@ -10,3 +10,4 @@ export { statusOf } from './runtime/status.js';
 export { acceptedEvents } from './runtime/acceptedEvents.js';
 export { SCHEMA_VERSION, EXECUTION_STATUSES, ACTIVE_STATUSES, isFinished } from './store/Store.js';
 export type { ClaimResult, OwnerRecord, TransitionWrite, KeyframeState, ListQuery, JournalRange } from './store/Store.js';
+export { LmdbStore } from './store/lmdbStore.js';

@@ -41,6 +41,8 @@ export class HostedExecution {
   private delivering = false;
   private fault?: unknown;
   private childCheckQueued = false;
+  /** The event the root actor is processing (XState reports errors without it). */
+  private processing?: { type: string };
   private settledResolve!: (s: Settled) => void;
   /** Resolves once the execution is finished and that is committed. */
   readonly settled: Promise<Settled> = new Promise((resolve) => (this.settledResolve = resolve));
@@ -123,7 +125,7 @@ export class HostedExecution {
 
   /** Stops the actor without writing anything (runtime closing, execution deleted). */
   stop(): void {
-    this.stopActor();
+    if (this.actor) this.stopActor();
     this.finished = true;
   }
 
@@ -136,8 +138,13 @@ export class HostedExecution {
 
   private watchErrors(): void {
     // An actor in status 'error' without an error observer throws an uncaught exception that
-    // would take the process down; the failure is recorded from the inspected snapshot instead.
-    this.actor.subscribe({ error: () => {} });
+    // would take the process down. XState reports the error to observers only (no inspected
+    // snapshot), so the failure is recorded from here, caused by the event being processed.
+    this.actor.subscribe({
+      error: () => {
+        if (!this.stopping && !this.finished) this.record(this.processing ?? { type: 'xstate.error' }, this.actor.getSnapshot() as AnyMachineSnapshot);
+      },
+    });
   }
 
   private stopActor(): void {
@@ -150,6 +157,10 @@ export class HostedExecution {
   }
 
   private inspect(event: InspectionEvent): void {
+    if (event.type === '@xstate.event') {
+      if (event.actorRef === this.actor) this.processing = event.event as { type: string };
+      return;
+    }
     if (event.type !== '@xstate.snapshot' || this.stopping || this.finished) return;
     if (event.actorRef === this.actor) {
       this.record(event.event as { type: string }, event.snapshot as AnyMachineSnapshot);
