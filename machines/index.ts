@@ -1,0 +1,2 @@
+/** The bundled example workflows. */
+export { onboardingMachine } from './onboarding.js';
