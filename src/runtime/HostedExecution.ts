@@ -69,9 +69,11 @@ export class HostedExecution {
       updatedAt: now,
       owner: this.ctx.ownerId,
       keyframe: { seq: 0, bytes: 0, patchBytes: 0 },
-      ...(input === undefined ? {} : { input: checkedInput(input) }),
       ...(parent ? { parent } : {}),
     };
+    // The input is journalled with transition 0 (XState's init event carries it), not kept in
+    // the meta that every transition rewrites.
+    if (input !== undefined) checkJson(input, '/input', false);
     this.creating = true;
     this.actor = createActor(this.entry.machine, { input, inspect: (e) => this.inspect(e) });
     this.watchErrors();
@@ -286,11 +288,6 @@ export class HostedExecution {
       () => {}, // onCommitFailed settles it
     );
   }
-}
-
-function checkedInput(input: unknown): Json {
-  checkJson(input, '/input', false);
-  return input as Json;
 }
 
 /** The causing event as stored: JSON, or its type alone when its payload is not JSON. */

@@ -148,7 +148,9 @@ export class Runtime {
       const host = this.hosts.get(id);
       accepts = host && !host.finished ? acceptedEvents(host.snapshot()) : acceptedEventsAt(this.registry.get(meta.machineId).machine, meta.value, context);
     }
-    return { ...summary, context, ...(meta.input !== undefined ? { input: meta.input } : {}), accepts };
+    const [init] = await this.store.readJournal(id, { from: 0, to: 0 });
+    const input = (init?.event as { input?: Json } | undefined)?.input;
+    return { ...summary, context, ...(input !== undefined ? { input } : {}), accepts };
   }
 
   /**

@@ -49,7 +49,6 @@ export interface ExecutionMeta {
   value: Json;
   createdAt: number;
   updatedAt: number;
-  input?: Json;
   output?: Json;
   error?: ErrorRecord;
   parent?: { id: string; seq: number };
