@@ -128,7 +128,10 @@ export class HostedExecution {
   /** Stops the actor without writing anything (runtime closing, execution deleted). */
   stop(): void {
     if (this.actor) this.stopActor();
-    this.finished = true;
+    if (!this.finished) {
+      this.finished = true;
+      this.settledResolve({ status: this.meta?.status ?? 'waiting' });
+    }
   }
 
   /** Ends the execution as cancelled, durably. */
@@ -242,12 +245,16 @@ export class HostedExecution {
    * with the error recorded and keeps its last committed snapshot.
    */
   private onFault(err: unknown, cause: { type: string }): void {
-    if (this.delivering || this.creating) {
-      this.fault = err;
-      return;
-    }
-    this.stopActor();
-    this.writeTerminal(cause, 'failed', toErrorRecord(err));
+    this.fault = err;
+    if (this.delivering || this.creating) return;
+    // Not inside XState's processing: stopping an actor from its own inspection callback would
+    // let XState carry on with a stopped actor.
+    queueMicrotask(() => {
+      if (this.finished) return;
+      this.stopActor();
+      this.fault = undefined;
+      this.writeTerminal(cause, 'failed', toErrorRecord(err));
+    });
   }
 
   /** A terminal transition that keeps the last committed snapshot (cancel, uncommittable state). */

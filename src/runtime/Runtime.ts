@@ -77,6 +77,9 @@ export class Runtime {
   private readonly loading = new Map<string, Promise<HostedExecution>>();
   private readonly ctx: HostContext;
   private closed = false;
+  private markClosed!: () => void;
+  /** Resolves when `close` is called, to release `wait`ers. */
+  private readonly closing = new Promise<void>((resolve) => (this.markClosed = resolve));
   private readonly pollMs: number;
 
   /** @internal use {@link createRuntime} */
@@ -111,13 +114,20 @@ export class Runtime {
     validateId(id);
     if (this.hosts.has(id) || this.loading.has(id)) throw new ExecutionExistsError(id);
     const host = new HostedExecution(this.ctx, entry, id);
-    this.hosts.set(id, host);
+    // Until transition 0 is committed the execution is not ours to write to (the id may exist in
+    // the store): a concurrent send waits for the start through `loading`.
+    const starting = host.create(options.input).then(() => {
+      if (!host.finished) this.hosts.set(id, host);
+      return host;
+    });
+    this.loading.set(id, starting);
     try {
-      await host.create(options.input);
+      await starting;
     } catch (err) {
-      if (this.hosts.get(id) === host) this.hosts.delete(id);
       host.stop();
       throw err;
+    } finally {
+      this.loading.delete(id);
     }
     return { id };
   }
@@ -189,7 +199,8 @@ export class Runtime {
       this.assertOpen();
       const host = this.hosts.get(id);
       if (host) {
-        await host.settled;
+        await Promise.race([host.settled, this.closing]);
+        this.assertOpen();
         // fall through to read the committed outcome from the store
       }
       const meta = await this.store.getMeta(id);
@@ -280,6 +291,7 @@ export class Runtime {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.markClosed();
     await Promise.allSettled([...this.loading.values()]);
     const hosts = [...this.hosts.values()];
     this.hosts.clear();
