@@ -102,6 +102,8 @@ export function checkJson(value: unknown, path: string, freezing = true): void {
 }
 
 function checkPlain(value: object, path: string): void {
+  // JSON.parse makes "__proto__" an own key; msgpack and patch application would not keep it.
+  if (Object.hasOwn(value, '__proto__')) fail(child(path, '__proto__'), 'a "__proto__" key, which cannot be stored faithfully');
   const proto = Object.getPrototypeOf(value);
   if (proto !== Object.prototype && proto !== null) {
     const name = (proto as { constructor?: { name?: string } }).constructor?.name ?? 'object';

@@ -27,5 +27,7 @@ export async function rebuildSnapshot(store: Store, id: string, seq: number): Pr
 /** Applies a patch in place (the document must be the caller's own copy). */
 export function applyOps(doc: Json, patch: readonly PatchOperation[]): Json {
   if (patch.length === 0) return doc;
-  return applyPatch(doc, patch as Operation[], false, true).newDocument as Json;
+  // Prototype keys are refused when written (checkJson), so paths like /constructor/prototype
+  // are ordinary data here and must apply.
+  return applyPatch(doc, patch as Operation[], false, true, false).newDocument as Json;
 }

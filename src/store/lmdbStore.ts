@@ -1,6 +1,6 @@
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { SchemaVersionError, StoreFailureError } from '../errors.js';
-import { decodeCursor, encodeCursor, pageLimit } from './cursor.js';
+import { compareListKeys, decodeCursor, encodeCursor, pageLimit, type ListKey } from './cursor.js';
 import {
   EXECUTION_STATUSES,
   SCHEMA_VERSION,
@@ -136,30 +136,33 @@ export class LmdbStore implements Store {
 
   async list(query: ListQuery): Promise<Page<ExecutionMeta>> {
     const limit = pageLimit(query.limit);
-    const after = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
+    const after = query.cursor === undefined ? undefined : decodeCursor(query.cursor, query.status);
     const items: ExecutionMeta[] = [];
-    let last: unknown;
+    const keys: ListKey[] = [];
+    // One more than the page, to know whether a cursor is needed.
     if (query.status) {
       const start = (after as [string, number, string] | undefined) ?? [query.status];
       for (const { key, value: machineId } of this.index.getRange({ start, end: [query.status, MAX_SEQ] })) {
-        if (after !== undefined && JSON.stringify(key) === JSON.stringify(after)) continue;
+        if (after !== undefined && compareListKeys(key, after) === 0) continue;
         if (query.machine && machineId !== query.machine) continue;
         const meta = this.executions.get(key[2]);
         if (!meta) continue;
         items.push(meta);
-        last = key;
-        if (items.length === limit) break;
+        keys.push(key);
+        if (items.length > limit) break;
       }
     } else {
       for (const { key, value } of this.executions.getRange({ start: (after as string | undefined) ?? '' })) {
         if (after !== undefined && key === after) continue;
         if (query.machine && value.machineId !== query.machine) continue;
         items.push(value);
-        last = key;
-        if (items.length === limit) break;
+        keys.push(key);
+        if (items.length > limit) break;
       }
     }
-    return items.length === limit ? { items, cursor: encodeCursor(last) } : { items };
+    if (items.length <= limit) return { items };
+    items.length = limit;
+    return { items, cursor: encodeCursor(keys[limit - 1]) };
   }
 
   async countByStatus(): Promise<Record<ExecutionStatus, number>> {

@@ -1,4 +1,4 @@
-import { decodeCursor, encodeCursor, pageLimit } from './cursor.js';
+import { compareListKeys, decodeCursor, encodeCursor, pageLimit, type ListKey } from './cursor.js';
 import {
   EXECUTION_STATUSES,
   isFinished,
@@ -35,7 +35,8 @@ interface Row {
   keyframes: Map<number, Json>;
 }
 
-const clone = <T>(value: T): T => structuredClone(value);
+/** Through JSON, as a serialising store would: no shared references survive. */
+const clone = <T>(value: T): T => JSON.parse(JSON.stringify(value)) as T;
 
 class MemoryStore implements Store {
   readonly kind = 'memory';
@@ -71,28 +72,25 @@ class MemoryStore implements Store {
   }
 
   /** Sort keys as the LMDB index does: by id, or by [status, statusSince, id]. */
-  private sorted(status: ExecutionStatus | undefined): { key: unknown; meta: ExecutionMeta }[] {
+  private sorted(status: ExecutionStatus | undefined): { key: ListKey; meta: ExecutionMeta }[] {
     const metas = [...this.rows.values()].map((r) => r.meta);
     if (!status) return metas.map((meta) => ({ key: meta.id, meta })).sort((a, b) => cmp(a.meta.id, b.meta.id));
     return metas
       .filter((m) => m.status === status)
       .sort((a, b) => a.statusSince - b.statusSince || cmp(a.id, b.id))
-      .map((meta) => ({ key: [meta.status, meta.statusSince, meta.id], meta }));
+      .map((meta) => ({ key: [meta.status, meta.statusSince, meta.id] as ListKey, meta }));
   }
 
   async list(query: ListQuery): Promise<Page<ExecutionMeta>> {
     const limit = pageLimit(query.limit);
-    const after = query.cursor === undefined ? undefined : JSON.stringify(decodeCursor(query.cursor));
+    const after = query.cursor === undefined ? undefined : decodeCursor(query.cursor, query.status);
     let rows = this.sorted(query.status);
-    if (after !== undefined) {
-      const at = rows.findIndex((r) => JSON.stringify(r.key) === after);
-      rows = at >= 0 ? rows.slice(at + 1) : rows.filter((r) => JSON.stringify(r.key) > after);
-    }
+    if (after !== undefined) rows = rows.filter((r) => compareListKeys(r.key, after) > 0);
     if (query.machine) rows = rows.filter((r) => r.meta.machineId === query.machine);
     const page = rows.slice(0, limit);
     const items = page.map((r) => clone(r.meta));
     const last = page[page.length - 1];
-    return page.length === limit && last ? { items, cursor: encodeCursor(last.key) } : { items };
+    return rows.length > limit && last ? { items, cursor: encodeCursor(last.key) } : { items };
   }
 
   async countByStatus(): Promise<Record<ExecutionStatus, number>> {
