@@ -3,6 +3,7 @@
  * compression, memory), in the style of lmdb-js's own tests. Every method of the interface is
  * exercised through the interface only; LMDB is opened directly only to write a newer schema.
  */
+import { ExecutionLockedError } from '../src/index.js';
 import { open as openLmdb } from 'lmdb';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
@@ -29,6 +30,8 @@ const FINISHED: readonly ExecutionStatus[] = ['completed', 'failed', 'cancelled'
  */
 class Exec {
   meta!: ExecutionMeta;
+  /** The store version this writer expects (see TransitionWrite.version). */
+  version = 0;
 
   constructor(
     readonly id: string,
@@ -50,7 +53,9 @@ class Exec {
       parent: { id: `parent-of-${this.id}`, seq: 3 },
       keyframe: { seq: 0, bytes: JSON.stringify(snapshot).length, patchBytes: 0 },
     };
+    this.version = 1;
     return {
+      version: 0,
       meta: structuredClone(this.meta),
       entry: { seq: 0, at, event: { type: 'xstate.init', id: this.id }, patch: [], value: 'a', status },
       keyframe: snapshot,
@@ -81,6 +86,7 @@ class Exec {
       status,
     };
     return {
+      version: this.version++,
       meta: structuredClone(this.meta),
       entry,
       ...(options.keyframe !== undefined ? { keyframe: options.keyframe } : {}),
@@ -712,7 +718,7 @@ describe.each(storeConfigs)('Store contract: $name', (config) => {
       for (const [id, previous] of [['e1', 'expired'], ['e2', 'long-expired'], ['e3', 'no-record']] as const) {
         const meta = await execOwnedBy(id, previous);
         const result = await store.claim(id, 'me', NOW);
-        expect(result, id).toEqual({ ok: true, meta: { ...meta, owner: 'me' } });
+        expect(result, id).toEqual({ ok: true, version: expect.any(Number), meta: { ...meta, owner: 'me' } });
         expect(await store.getMeta(id), id).toEqual({ ...meta, owner: 'me' });
         // Now held by 'me' (alive): another claimant is refused.
         await store.registerOwner(owner('me', NOW + 10_000));
@@ -725,10 +731,10 @@ describe.each(storeConfigs)('Store contract: $name', (config) => {
 
     it('unowned, or owned by the claimant itself: ok', async () => {
       const free = await execOwnedBy('free', undefined, 'running');
-      expect(await store.claim('free', 'me', NOW)).toEqual({ ok: true, meta: { ...free, owner: 'me' } });
+      expect(await store.claim('free', 'me', NOW)).toEqual({ ok: true, version: expect.any(Number), meta: { ...free, owner: 'me' } });
       await store.registerOwner(owner('me', NOW + 1_000));
       const mine = await execOwnedBy('mine', 'me');
-      expect(await store.claim('mine', 'me', NOW)).toEqual({ ok: true, meta: mine });
+      expect(await store.claim('mine', 'me', NOW)).toEqual({ ok: true, version: expect.any(Number), meta: mine });
       expect(await store.getMeta('mine')).toEqual(mine);
     });
 
@@ -744,7 +750,8 @@ describe.each(storeConfigs)('Store contract: $name', (config) => {
 
     it('a claim keeps the index and the rest of the meta', async () => {
       const exec = await seed(store, 'kept', 2);
-      await store.claim('kept', 'me', NOW);
+      const claim = await store.claim('kept', 'me', NOW);
+      if (claim.ok) exec.version = claim.version;
       expect(await store.getMeta('kept')).toEqual({ ...exec.meta, owner: 'me' });
       expect(ids((await store.list({ status: 'waiting' })).items)).toEqual(['kept']);
       expect((await store.countByStatus()).waiting).toBe(1);
@@ -753,6 +760,41 @@ describe.each(storeConfigs)('Store contract: $name', (config) => {
       await store.append(exec.next(5_000, { status: 'completed' }));
       expect(await store.getMeta('kept')).toEqual(exec.meta);
       expect(await store.countByStatus()).toMatchObject({ waiting: 0, completed: 1 });
+    });
+  });
+
+  describe('fencing: a writer that lost its claim cannot write', () => {
+    const NOW = 100_000;
+    const owner = (id: string, leaseUntil: number): OwnerRecord => ({ id, pid: 1, host: 'h', startedAt: 0, leaseUntil });
+
+    it('an append at a stale version writes nothing and names the new owner', async () => {
+      await store.registerOwner(owner('newcomer', NOW + 60_000));
+      const stale = await seed(store, 'fenced', 2);
+      const before = await store.getMeta('fenced');
+      const claim = await store.claim('fenced', 'newcomer', NOW);
+      expect(claim.ok).toBe(true);
+      const err = await store.append(stale.next(9_000, { status: 'completed' })).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(ExecutionLockedError);
+      expect((err as ExecutionLockedError).code).toBe('EXECUTION_LOCKED');
+      expect((err as ExecutionLockedError).owner.id).toBe('newcomer');
+      expect(await store.getMeta('fenced')).toEqual({ ...before, owner: 'newcomer' });
+      expect((await store.readJournal('fenced')).map((e) => e.seq)).toEqual([0, 1, 2]);
+      expect((await store.countByStatus()).completed).toBe(0);
+    });
+
+    it('writes issued together at consecutive versions all land; one at a skipped version does not', async () => {
+      const exec = await seed(store, 'piped', 0);
+      const a = store.append(exec.next(2_000));
+      const b = store.append(exec.next(2_001));
+      const skipped = exec.next(2_002);
+      skipped.version += 1;
+      const c = store.append(skipped);
+      await Promise.all([a, b]);
+      await expect(c).rejects.toBeInstanceOf(ExecutionLockedError);
+      expect((await store.readJournal('piped')).map((e) => e.seq)).toEqual([0, 1, 2]);
     });
   });
 
@@ -787,7 +829,8 @@ describe.each(storeConfigs)('Store contract: $name', (config) => {
       const b = await seed(store, 'p-b', 1);
       await store.append(b.next(50, { status: 'completed' }));
       await store.registerOwner({ id: 'owner-1', pid: 7, host: 'h', startedAt: 1, leaseUntil: 2 });
-      await store.claim('p-a', 'owner-1', 10);
+      const claim = await store.claim('p-a', 'owner-1', 10);
+      if (claim.ok) a.version = claim.version;
       await store.close();
 
       const reopened = config.make(dir.path);

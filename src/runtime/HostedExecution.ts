@@ -32,6 +32,8 @@ export class HostedExecution {
   /** The last persisted snapshot written (JSON, frozen, sharing branches with the live actor). */
   private prev?: Json;
   private lastSnapshot?: AnyMachineSnapshot;
+  /** The store version of the execution after the last issued write (see TransitionWrite). */
+  private version = 0;
   /** Resolves when the last issued write is durable. */
   commit: Promise<void> = Promise.resolve();
   private creating = false;
@@ -88,8 +90,9 @@ export class HostedExecution {
   }
 
   /** Continues a stored execution from its snapshot at `meta.seq`. */
-  restore(meta: ExecutionMeta, snapshot: Json): void {
+  restore(meta: ExecutionMeta, snapshot: Json, version: number): void {
     this.meta = { ...meta, owner: this.ctx.ownerId };
+    this.version = version;
     // XState mutates the snapshot it restores from: keep our own copy as the diff baseline.
     this.prev = structuredClone(snapshot);
     this.restoring = true;
@@ -218,6 +221,7 @@ export class HostedExecution {
     if (status === 'completed') meta.output = (persisted as { output?: Json }).output ?? null;
     if (status === 'failed' && snapshot) meta.error = toErrorRecord(snapshot.error);
     const write: TransitionWrite = {
+      version: this.version++,
       meta,
       entry: { seq, at: now, event: journalEvent(cause), patch, value: meta.value, status },
       ...(keyframe ? { keyframe: persisted } : {}),
@@ -269,7 +273,7 @@ export class HostedExecution {
     this.fault = undefined;
     this.stopActor();
     const snapshot = structuredClone(this.prev);
-    this.restore(this.meta, snapshot as Json);
+    this.restore(this.meta, snapshot as Json, this.version);
   }
 
   private onCommitFailed(err: unknown): void {

@@ -348,7 +348,7 @@ export class Runtime {
     if (snapshot === undefined) throw new ExecutionNotFoundError(id);
     this.assertOpen();
     const host = new HostedExecution(this.ctx, this.registry.get(meta.machineId), id);
-    host.restore(claim.meta, snapshot);
+    host.restore(claim.meta, snapshot, claim.version);
     this.hosts.set(id, host);
     return host;
   }

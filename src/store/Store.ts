@@ -36,6 +36,33 @@ export interface KeyframeState {
   patchBytes: number;
 }
 
+/** A pending delayed event (`after`, delayed `raise` / `sendTo`) with its absolute due time. */
+export interface TimerRecord {
+  /** Stable id: the path of the scheduling actor and XState's id for the event. */
+  id: string;
+  /** XState's id for the scheduled event. */
+  xid: string;
+  event: Json;
+  /** Epoch ms when it fires. */
+  dueAt: number;
+  /** Child ids from the root to the actor that scheduled it ([] for the root). */
+  source: string[];
+  /** Child ids from the root to the actor it is sent to. */
+  target: string[];
+}
+
+/** The row in `effects` at [executionId, key]: what is known of one durable effect invocation. */
+export interface EffectRecord {
+  key: string;
+  /** `pending`: attempts failed and one more is due at `retryAt`. */
+  status: 'pending' | 'done' | 'failed';
+  attempts: number;
+  retryAt?: number;
+  output?: Json;
+  /** The last error (pending) or the final one (failed). */
+  error?: ErrorRecord;
+}
+
 /** The row in `executions`: everything about an execution but its snapshot and history. */
 export interface ExecutionMeta {
   id: string;
@@ -72,6 +99,12 @@ export interface JournalEntry {
 
 /** One transition as one write transaction. */
 export interface TransitionWrite {
+  /**
+   * The execution's version this write expects to find (0: it does not exist yet); the write
+   * leaves version + 1. Every write and every claim bumps the version, so a process that lost
+   * its claim (a takeover while it stalled) can no longer write: its writes are fenced off.
+   */
+  version: number;
   meta: ExecutionMeta;
   entry: JournalEntry;
   /** Full persisted snapshot at `entry.seq`, when a keyframe is due. */
@@ -90,7 +123,7 @@ export interface OwnerRecord {
 }
 
 export type ClaimResult =
-  | { ok: true; meta: ExecutionMeta }
+  | { ok: true; meta: ExecutionMeta; version: number }
   | { ok: false; reason: 'missing' }
   | { ok: false; reason: 'finished'; meta: ExecutionMeta }
   | { ok: false; reason: 'owned'; meta: ExecutionMeta; owner: OwnerRecord };
@@ -129,8 +162,9 @@ export interface Store {
   /** Writes transition 0 of a new execution; false if the id exists already. */
   create(write: TransitionWrite): Promise<boolean>;
   /**
-   * Writes one transition as one transaction. Calls made in the same turn share a commit; the
-   * promise resolves once the commit is durable.
+   * Writes one transition as one transaction, if the execution is still at `write.version`;
+   * otherwise writes nothing and rejects with `ExecutionLockedError` naming the current owner.
+   * Calls made in the same turn share a commit; the promise resolves once it is durable.
    */
   append(write: TransitionWrite): Promise<void>;
 

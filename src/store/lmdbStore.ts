@@ -1,5 +1,5 @@
 import { open, type Database, type RootDatabase } from 'lmdb';
-import { SchemaVersionError, StoreFailureError } from '../errors.js';
+import { ExecutionLockedError, SchemaVersionError, StoreFailureError } from '../errors.js';
 import { compareListKeys, decodeCursor, encodeCursor, pageLimit, type ListKey } from './cursor.js';
 import {
   EXECUTION_STATUSES,
@@ -70,7 +70,7 @@ export class LmdbStore implements Store {
       separateFlushed: true,
       maxDbs: 16,
     });
-    this.executions = env.openDB({ name: 'executions' });
+    this.executions = env.openDB({ name: 'executions', useVersions: true });
     this.journal = env.openDB({ name: 'journal' });
     this.keyframes = env.openDB({ name: 'keyframes' });
     this.index = env.openDB({ name: 'index' });
@@ -106,7 +106,7 @@ export class LmdbStore implements Store {
       if (previous) this.index.remove([previous.status, previous.statusSince, meta.id]);
       this.index.put([meta.status, meta.statusSince, meta.id], meta.machineId);
     }
-    return this.executions.put(meta.id, meta);
+    return this.executions.put(meta.id, meta, write.version + 1);
   }
 
   private durable(p: Promise<boolean>): Promise<boolean> {
@@ -127,7 +127,17 @@ export class LmdbStore implements Store {
   }
 
   async append(write: TransitionWrite): Promise<void> {
-    await this.durable(this.issue(write));
+    const p = this.executions.ifVersion(write.meta.id, write.version, () => {
+      void this.issue(write);
+    });
+    if (!(await this.durable(p))) throw this.lockedError(write.meta.id);
+  }
+
+  /** The error for a write fenced off because another process claimed the execution. */
+  private lockedError(id: string): ExecutionLockedError {
+    const owner = this.executions.get(id)?.owner;
+    const record = owner ? this.owners.get(owner) : undefined;
+    return new ExecutionLockedError(id, record ?? { id: owner ?? 'none', pid: 0, host: 'unknown', leaseUntil: 0 });
   }
 
   async getMeta(id: string): Promise<ExecutionMeta | undefined> {
@@ -233,16 +243,18 @@ export class LmdbStore implements Store {
     // A claim is rare (recovery, first send to an unhosted execution) and must be atomic across
     // processes: a synchronous write transaction is the simplest test-and-set LMDB offers.
     return this.executions.transactionSync((): ClaimResult => {
-      const meta = this.executions.get(id);
-      if (!meta) return { ok: false, reason: 'missing' };
+      const row = this.executions.getEntry(id);
+      const meta = row?.value;
+      if (!row || !meta) return { ok: false, reason: 'missing' };
       if (isFinished(meta.status)) return { ok: false, reason: 'finished', meta };
       if (meta.owner && meta.owner !== owner) {
         const current = this.owners.get(meta.owner);
         if (current && current.leaseUntil > now) return { ok: false, reason: 'owned', meta, owner: current };
       }
       const claimed = { ...meta, owner };
-      this.executions.putSync(id, claimed);
-      return { ok: true, meta: claimed };
+      const version = (row.version ?? 0) + 1;
+      this.executions.putSync(id, claimed, version);
+      return { ok: true, meta: claimed, version };
     });
   }
 }

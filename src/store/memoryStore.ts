@@ -1,3 +1,4 @@
+import { ExecutionLockedError } from '../errors.js';
 import { compareListKeys, decodeCursor, encodeCursor, pageLimit, type ListKey } from './cursor.js';
 import {
   EXECUTION_STATUSES,
@@ -30,6 +31,7 @@ export function memoryStore(): Store {
 }
 
 interface Row {
+  version: number;
   meta: ExecutionMeta;
   journal: JournalEntry[];
   keyframes: Map<number, Json>;
@@ -47,6 +49,7 @@ class MemoryStore implements Store {
   async close(): Promise<void> {}
 
   private apply(row: Row, write: TransitionWrite): void {
+    row.version = write.version + 1;
     row.meta = clone(write.meta);
     row.journal[write.entry.seq] = clone(write.entry);
     if (write.keyframe !== undefined) row.keyframes.set(write.entry.seq, clone(write.keyframe));
@@ -54,7 +57,7 @@ class MemoryStore implements Store {
 
   async create(write: TransitionWrite): Promise<boolean> {
     if (this.rows.has(write.meta.id)) return false;
-    const row: Row = { meta: write.meta, journal: [], keyframes: new Map() };
+    const row: Row = { version: 0, meta: write.meta, journal: [], keyframes: new Map() };
     this.apply(row, write);
     this.rows.set(write.meta.id, row);
     return true;
@@ -62,7 +65,11 @@ class MemoryStore implements Store {
 
   async append(write: TransitionWrite): Promise<void> {
     const row = this.rows.get(write.meta.id);
-    if (!row) throw new Error(`append to unknown execution ${write.meta.id}`);
+    if (!row || row.version !== write.version) {
+      const owner = row?.meta.owner;
+      const record = owner ? this.owners.get(owner) : undefined;
+      throw new ExecutionLockedError(write.meta.id, record ? clone(record) : { id: owner ?? 'none', pid: 0, host: 'unknown', leaseUntil: 0 });
+    }
     this.apply(row, write);
   }
 
@@ -158,7 +165,8 @@ class MemoryStore implements Store {
       }
     }
     row.meta = { ...row.meta, owner };
-    return { ok: true, meta: clone(row.meta) };
+    row.version++;
+    return { ok: true, meta: clone(row.meta), version: row.version };
   }
 }
 
