@@ -4,6 +4,9 @@
  * The whole public API. Tests and benchmarks that need internals import `durastate/internal`.
  */
 export { createRuntime, Runtime } from './runtime/Runtime.js';
+export { simulatedClock, systemClock, type SimulatedClock } from './runtime/clock.js';
+export { withRetry, DEFAULT_RETRY_POLICY, type RetryPolicy } from './runtime/retry.js';
+export type { EffectContext, EffectEvent } from './runtime/effects.js';
 export type {
   BlockedReason,
   CleanupOptions,
@@ -15,12 +18,16 @@ export type {
   HistoryOptions,
   ListOptions,
   RuntimeOptions,
+  SendOptions,
+  SendResult,
   StartOptions,
   Stats,
 } from './runtime/types.js';
 export { lmdbStore, type LmdbStoreOptions } from './store/lmdbStore.js';
 export { memoryStore } from './store/memoryStore.js';
 export type {
+  EffectRecord,
+  TimerRecord,
   ExecutionStatus,
   ExecutionMeta,
   JournalEntry,

@@ -178,7 +178,7 @@ describe.each(storeConfigs)('journal on $name', (config) => {
       const mirror = createActor(machine);
       mirror.start();
       const recorded: unknown[] = [normal(mirror.getPersistedSnapshot())];
-      const sends: Promise<void>[] = [];
+      const sends: Promise<unknown>[] = [];
       for (let i = 0; i < 300; i++) {
         // Issued together (group commit); each is delivered in order.
         sends.push(rt.send(id, { type: 'ADD' }));

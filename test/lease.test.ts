@@ -119,7 +119,7 @@ async function stallAndTakeOver(rt: Runtime, holder: Holder, id: string, resumeF
   // While its lease runs the execution stays locked (checked only with a wide margin, so that a
   // slow machine does not turn this into a timing assertion).
   if (leaseUntil - Date.now() > 250) {
-    await expectLocked(rt.send(id, { type: 'STEP', n: -1 }), id, holder);
+    await expectLocked(rt.cancel(id), id, holder);
     expect(await rt.recover()).toBe(0);
   }
   const wait = leaseUntil - Date.now() + 30;
@@ -134,7 +134,7 @@ async function stallAndTakeOver(rt: Runtime, holder: Holder, id: string, resumeF
 }
 
 describe('leases: one execution, one process at a time', () => {
-  it('a live owner keeps its execution: ExecutionLockedError naming it; taken over once it is SIGKILLed', async () => {
+  it('a live owner keeps its execution: others send through its inbox, cancel/delete are ExecutionLockedError naming it; taken over once it is SIGKILLed', async () => {
     const { path } = newStorePath();
     const id = 'leased-1';
     const holder = await startHolder(path, id, 30_000, 3);
@@ -146,7 +146,6 @@ describe('leases: one execution, one process at a time', () => {
     const info = await rt.get(id);
     expect(info).toMatchObject({ status: 'waiting', seq: 3, owner: holder.owner });
 
-    await expectLocked(rt.send(id, { type: 'STEP', n: 100 }), id, holder);
     await expectLocked(rt.cancel(id, 'not yours'), id, holder);
     await expectLocked(rt.delete(id), id, holder);
 
@@ -154,7 +153,12 @@ describe('leases: one execution, one process at a time', () => {
     expect(await rt.get(id)).toMatchObject({ status: 'waiting', seq: 3, owner: holder.owner });
     expect(await holderStep(holder, 3)).toBe('SENT 4');
     expect(await rt.get(id)).toMatchObject({ seq: 4, owner: holder.owner });
-    await expectLocked(rt.send(id, { type: 'STEP', n: 100 }), id, holder);
+
+    // A send from this process goes through the execution's inbox: the owner applies it, and
+    // the call resolves with the seq the owner committed.
+    expect(await rt.send(id, { type: 'STEP', n: 99 })).toEqual({ seq: 5, duplicate: false });
+    expect(await rt.get(id)).toMatchObject({ seq: 5, owner: holder.owner });
+    expect((await rt.stats()).hosted).toBe(0);
 
     // The owner dies: its lease is still valid, but its pid is gone, so this process takes over
     // at once, and continues the history where the owner left it.
@@ -162,11 +166,11 @@ describe('leases: one execution, one process at a time', () => {
     expect(pidAlive(holder.pid)).toBe(false);
     await rt.send(id, { type: 'STEP', n: 100 });
     await rt.send(id, { type: 'STEP', n: 101 });
-    expect(await rt.get(id)).toMatchObject({ status: 'waiting', seq: 6, owner: rt.ownerId });
-    expect(await stepsInHistory(rt, id)).toEqual([0, 1, 2, 3, 100, 101]);
+    expect(await rt.get(id)).toMatchObject({ status: 'waiting', seq: 7, owner: rt.ownerId });
+    expect(await stepsInHistory(rt, id)).toEqual([0, 1, 2, 3, 99, 100, 101]);
     const context = (await rt.get(id))!.context as { done: number; log: string[] };
-    expect(context.done).toBe(6);
-    expect(context.log).toEqual(['step 1 (n=0)', 'step 2 (n=1)', 'step 3 (n=2)', 'step 4 (n=3)', 'step 5 (n=100)', 'step 6 (n=101)']);
+    expect(context.done).toBe(7);
+    expect(context.log).toEqual(['step 1 (n=0)', 'step 2 (n=1)', 'step 3 (n=2)', 'step 4 (n=3)', 'step 5 (n=99)', 'step 6 (n=100)', 'step 7 (n=101)']);
   });
 
   it('an owner that closes cleanly hands its executions over at once', async () => {

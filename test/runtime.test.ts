@@ -7,6 +7,7 @@ import {
   ExecutionNotFoundError,
   lmdbStore,
   RuntimeClosedError,
+  simulatedClock,
   type Clock,
   type Runtime,
 } from '../src/index.js';
@@ -25,11 +26,6 @@ function dir(): string {
   return t.path;
 }
 
-/** A clock tests move by hand. */
-function manualClock(start = Date.UTC(2026, 0, 1)): Clock & { advance(ms: number): void } {
-  let now = start;
-  return { now: () => now, advance: (ms) => void (now += ms) };
-}
 
 const failing = setup({
   actors: { explode: fromPromise(async (): Promise<number> => Promise.reject(new Error('boom'))) },
@@ -136,12 +132,12 @@ describe.each(storeConfigs)('runtime on $name', (config) => {
   });
 
   it('delete removes an execution and its history; cleanup removes old finished ones only', async () => {
-    const clock = manualClock();
+    const clock = simulatedClock(Date.UTC(2026, 0, 1));
     const rt = await open([stepsMachine], clock);
     await rt.start('steps', { id: 'old-done', input: { total: 1 } });
     await rt.send('old-done', { type: 'STEP', n: 1 });
     await rt.start('steps', { id: 'old-waiting', input: { total: 9 } });
-    clock.advance(8 * 24 * 3600_000);
+    await clock.advance(8 * 24 * 3600_000);
     await rt.start('steps', { id: 'new-done', input: { total: 1 } });
     await rt.send('new-done', { type: 'STEP', n: 1 });
     expect(await rt.cleanup({ olderThan: 7 * 24 * 3600_000 })).toEqual({ deleted: 1 });

@@ -2,16 +2,32 @@ import { createActor, type AnyActor, type AnyMachineSnapshot, type InspectionEve
 import { ExecutionExistsError, toErrorRecord, type ErrorRecord } from '../errors.js';
 import { checkJson, diffSnapshots } from '../journal/diff.js';
 import { nextKeyframeState, shouldKeyframe } from '../journal/keyframePolicy.js';
-import { isFinished, type ExecutionMeta, type ExecutionStatus, type Json, type PatchOperation, type Store, type TransitionWrite } from '../store/Store.js';
+import {
+  isFinished,
+  type EffectRecord,
+  type ExecutionMeta,
+  type ExecutionStatus,
+  type InboxEntry,
+  type Json,
+  type PatchOperation,
+  type Store,
+  type TimerRecord,
+  type TransitionWrite,
+} from '../store/Store.js';
+import type { Clock } from './clock.js';
+import { bindEffectHost, type EffectEvent, type EffectHost, type EffectTicket } from './effects.js';
 import type { MachineEntry } from './registry.js';
+import type { RetryPolicy } from './retry.js';
 import { statusOf } from './status.js';
-import type { Clock } from './types.js';
+import { pendingTimers, rearmTimers, sameTimers } from './timers.js';
 
 export interface HostContext {
   store: Store;
   clock: Clock;
   ownerId: string;
   keyframeEvery: number;
+  retryPolicy: RetryPolicy;
+  onEffectEvent?(id: string, event: EffectEvent): void;
   /** Called once the execution's final transition is committed (or its host gave up). */
   onFinished(host: HostedExecution): void;
 }
@@ -26,8 +42,14 @@ type Settled = { status: ExecutionStatus; output?: Json; error?: ErrorRecord };
  * causing event); each becomes one journal entry, written as one transaction. Writes are issued
  * synchronously in transition order and share LMDB commits with other executions' writes.
  */
-export class HostedExecution {
+export class HostedExecution implements EffectHost {
   private actor!: AnyActor;
+  /** Delayed events pending as last written. */
+  private timers = new Map<string, TimerRecord>();
+  /** Effects XState started in the transition being processed, waiting for its commit. */
+  private readonly invoked = new Map<string, (ticket: EffectTicket) => void>();
+  /** What the next write also carries: the inbox entry or idempotency key being applied. */
+  private attach?: { inbox?: InboxEntry; sendKey?: string };
   meta!: ExecutionMeta;
   /** The last persisted snapshot written (JSON, frozen, sharing branches with the live actor). */
   private prev?: Json;
@@ -77,7 +99,8 @@ export class HostedExecution {
     // the meta that every transition rewrites.
     if (input !== undefined) checkJson(input, '/input', false);
     this.creating = true;
-    this.actor = createActor(this.entry.machine, { input, inspect: (e) => this.inspect(e) });
+    this.actor = createActor(this.entry.machine, { input, inspect: (e) => this.inspect(e), clock: this.ctx.clock });
+    bindEffectHost(this.actor.system, this);
     this.watchErrors();
     this.actor.start();
     this.creating = false;
@@ -89,18 +112,27 @@ export class HostedExecution {
     await this.commit;
   }
 
-  /** Continues a stored execution from its snapshot at `meta.seq`. */
+  /** Continues a stored execution from its snapshot at `meta.seq`, with its timers re-armed. */
   restore(meta: ExecutionMeta, snapshot: Json, version: number): void {
     this.meta = { ...meta, owner: this.ctx.ownerId };
     this.version = version;
+    this.timers = new Map((meta.timers ?? []).map((t) => [t.id, t]));
+    this.invoked.clear();
     // XState mutates the snapshot it restores from: keep our own copy as the diff baseline.
     this.prev = structuredClone(snapshot);
     this.restoring = true;
-    this.actor = createActor(this.entry.machine, { snapshot: snapshot as never, inspect: (e) => this.inspect(e) });
+    this.actor = createActor(this.entry.machine, { snapshot: snapshot as never, inspect: (e) => this.inspect(e), clock: this.ctx.clock });
+    bindEffectHost(this.actor.system, this);
     this.watchErrors();
-    this.actor.start();
-    this.restoring = false;
-    this.lastSnapshot = this.actor.getSnapshot() as AnyMachineSnapshot;
+    try {
+      this.actor.start();
+      // Delayed events are not in XState's persisted snapshot: schedule them again.
+      rearmTimers(this.actor, meta.timers ?? [], this.ctx.clock.now());
+    } finally {
+      this.restoring = false;
+    }
+    // Restarted children may have changed something, or started effects that need keys.
+    this.record({ type: 'durastate.restore' }, this.actor.getSnapshot() as AnyMachineSnapshot, true);
   }
 
   /** The live machine snapshot (for `can`, accepted events). */
@@ -109,23 +141,58 @@ export class HostedExecution {
   }
 
   /**
-   * Delivers an event synchronously. Returns whether it caused a transition; throws (leaving
-   * the actor at its last committed snapshot) when the transition cannot be committed.
+   * Delivers an event synchronously. Returns the seq of the transition it caused, or undefined
+   * when the current state does not accept it; throws (leaving the actor at its last committed
+   * snapshot) when the transition cannot be committed. `attach` is written with the transition.
    */
-  deliver(event: { type: string }): boolean {
+  deliver(event: { type: string }, attach?: { inbox?: InboxEntry; sendKey?: string }): number | undefined {
     const before = this.lastSnapshot;
     this.delivering = true;
+    this.attach = attach;
     try {
       this.actor.send(event);
     } finally {
       this.delivering = false;
+      this.attach = undefined;
     }
     if (this.fault) {
       const fault = this.fault;
       this.rollback();
       throw fault;
     }
-    return this.lastSnapshot !== before;
+    return this.lastSnapshot !== before ? this.meta.seq : undefined;
+  }
+
+  // EffectHost: how the durable effects of this execution reach the store.
+
+  get clock(): Clock {
+    return this.ctx.clock;
+  }
+
+  get retryPolicy(): RetryPolicy {
+    return this.ctx.retryPolicy;
+  }
+
+  invokeEffect(childId: string): Promise<EffectTicket> {
+    const known = this.meta.effects?.[childId];
+    if (this.restoring && known) {
+      // Restarted by a restore: the same invocation, the same key; the store says how far it got.
+      return this.ctx.store.getEffect(this.id, known.key).then((record) => ({ key: known.key, ...(record ? { record } : {}) }));
+    }
+    return new Promise((resolve) => this.invoked.set(childId, resolve));
+  }
+
+  recordEffect(_childId: string, record: EffectRecord): Promise<void> {
+    return this.ctx.store.putEffect(this.id, record);
+  }
+
+  onEffectEvent(event: EffectEvent): void {
+    this.ctx.onEffectEvent?.(this.id, event);
+  }
+
+  /** Timers pending now, as last committed. */
+  pendingTimers(): TimerRecord[] {
+    return [...this.timers.values()];
   }
 
   /** Stops the actor without writing anything (runtime closing, execution deleted). */
@@ -194,7 +261,8 @@ export class HostedExecution {
       if (this.prev === undefined) checkJson(persisted, '');
       else patch = diffSnapshots(this.prev, persisted);
       this.lastSnapshot = snapshot;
-      if (patch.length === 0 && (this.restoring || childOnly)) return;
+      if (this.restoring) return; // the restore records once it is complete
+      if (patch.length === 0 && childOnly && this.invoked.size === 0 && sameTimers(this.timers, this.currentTimers())) return;
       this.write(cause, persisted as Json, patch, statusOf(snapshot), snapshot);
     } catch (err) {
       this.onFault(err, cause);
@@ -220,17 +288,50 @@ export class HostedExecution {
     };
     if (status === 'completed') meta.output = (persisted as { output?: Json }).output ?? null;
     if (status === 'failed' && snapshot) meta.error = toErrorRecord(snapshot.error);
+
+    // Delayed events pending after this transition (none once it is finished).
+    const timers = final ? new Map<string, TimerRecord>() : this.currentTimers();
+    const timerChanges = diffTimers(this.timers, timers);
+    meta.timers = [...timers.values()];
+
+    // Effects: the ones XState started in this transition get their keys; finished ones leave.
+    const children = ((persisted as { children?: Record<string, unknown> }).children ?? {}) as Record<string, unknown>;
+    const effects: Record<string, { key: string; seq: number }> = {};
+    for (const [childId, known] of Object.entries(this.meta.effects ?? {})) if (!final && childId in children) effects[childId] = known;
+    const started = [...this.invoked];
+    this.invoked.clear();
+    for (const [childId] of started) effects[childId] = { key: `${this.id}/${childId}@${seq}`, seq };
+    meta.effects = effects;
+
     const write: TransitionWrite = {
       version: this.version++,
       meta,
       entry: { seq, at: now, event: journalEvent(cause), patch, value: meta.value, status },
       ...(keyframe ? { keyframe: persisted } : {}),
       ...(previous ? { previous } : {}),
+      ...(timerChanges ? { timers: timerChanges } : {}),
+      ...(this.attach?.inbox ? { inbox: { ...this.attach.inbox, result: { seq } } } : {}),
+      ...(this.attach?.sendKey !== undefined ? { sendKey: this.attach.sendKey } : {}),
     };
+    this.attach = undefined;
     this.meta = meta;
     this.prev = persisted;
+    this.timers = timers;
     this.commit = this.issue(write, first);
+    if (started.length) {
+      // Commit before effect: the effects' code starts once this transition is durable.
+      this.commit.then(
+        () => {
+          for (const [childId, resolve] of started) resolve({ key: (effects[childId] as { key: string }).key });
+        },
+        () => {},
+      );
+    }
     if (final) this.finish();
+  }
+
+  private currentTimers(): Map<string, TimerRecord> {
+    return this.actor ? pendingTimers(this.actor, this.timers, this.ctx.clock.now()) : new Map();
   }
 
   private issue(write: TransitionWrite, first: boolean): Promise<void> {
@@ -271,6 +372,7 @@ export class HostedExecution {
 
   private rollback(): void {
     this.fault = undefined;
+    this.invoked.clear();
     this.stopActor();
     const snapshot = structuredClone(this.prev);
     this.restore(this.meta, snapshot as Json, this.version);
@@ -309,4 +411,13 @@ function journalEvent(event: { type: string }): Json {
   } catch {
     return { type: event.type, payload: 'not JSON' };
   }
+}
+
+/** Timer rows to add and remove between two sets, or undefined when they hold the same timers. */
+function diffTimers(before: ReadonlyMap<string, TimerRecord>, after: ReadonlyMap<string, TimerRecord>): TransitionWrite['timers'] {
+  if (sameTimers(before, after)) return undefined;
+  return {
+    add: [...after.values()].filter((t) => !before.has(t.id)),
+    remove: [...before.values()].filter((t) => !after.has(t.id)),
+  };
 }

@@ -13,6 +13,10 @@ import {
   InvalidEventError,
   NonJsonStateError,
   RuntimeClosedError,
+  DurastateError,
+  toErrorRecord,
+  type ErrorCode,
+  type ErrorRecord,
 } from '../errors.js';
 import { checkJson } from '../journal/diff.js';
 import { DEFAULT_KEYFRAME_EVERY } from '../journal/keyframePolicy.js';
@@ -24,6 +28,7 @@ import {
   isFinished,
   type ExecutionMeta,
   type ExecutionStatus,
+  type InboxEntry,
   type Json,
   type Page,
   type Store,
@@ -32,8 +37,9 @@ import { acceptedEvents, acceptedEventsAt } from './acceptedEvents.js';
 import { HostedExecution, type HostContext } from './HostedExecution.js';
 import { Ownership } from './ownership.js';
 import { MachineRegistry } from './registry.js';
+import { systemClock } from './clock.js';
+import { DEFAULT_RETRY_POLICY } from './retry.js';
 import {
-  systemClock,
   type CleanupOptions,
   type ExecutionHandle,
   type ExecutionInfo,
@@ -42,6 +48,8 @@ import {
   type HistoryOptions,
   type ListOptions,
   type RuntimeOptions,
+  type SendOptions,
+  type SendResult,
   type StartOptions,
   type Stats,
 } from './types.js';
@@ -81,6 +89,12 @@ export class Runtime {
   /** Resolves when `close` is called, to release `wait`ers. */
   private readonly closing = new Promise<void>((resolve) => (this.markClosed = resolve));
   private readonly pollMs: number;
+  private readonly inboxPollMs: number;
+  private readonly inboxTimer: NodeJS.Timeout;
+  private inboxPolling?: Promise<void>;
+  private inboxCounter = 0;
+  /** Keyed sends in flight in this process, so a concurrent resend waits for the first. */
+  private readonly keyed = new Map<string, Promise<SendResult>>();
 
   /** @internal use {@link createRuntime} */
   constructor(
@@ -90,15 +104,19 @@ export class Runtime {
     options: RuntimeOptions,
   ) {
     this.pollMs = options.pollMs ?? 100;
+    this.inboxPollMs = options.inboxPollMs ?? 25;
     this.ctx = {
       store,
       clock: options.clock ?? systemClock,
       ownerId: ownership.id,
       keyframeEvery: options.keyframeEvery ?? DEFAULT_KEYFRAME_EVERY,
+      retryPolicy: { ...DEFAULT_RETRY_POLICY, ...options.retry },
       onFinished: (host) => {
         if (this.hosts.get(host.id) === host) this.hosts.delete(host.id);
       },
     };
+    this.inboxTimer = setInterval(() => void this.pollInbox(), this.inboxPollMs);
+    this.inboxTimer.unref();
   }
 
   /** This process's owner id, as recorded on the executions it runs. */
@@ -133,17 +151,119 @@ export class Runtime {
   }
 
   /**
-   * Sends an event; resolves once the transition it causes is committed. Rejects, with nothing
-   * changed, when the event is malformed, not accepted in the current state, or its transition
-   * produces state that is not JSON.
+   * Sends an event; resolves once the transition it causes is committed. For an execution this
+   * process runs, that commit is the acknowledgement. For one run by another live process, the
+   * event goes to its inbox in one commit, and the call resolves once the owner has committed
+   * the transition that consumed it (or takes the execution over if the owner dies meanwhile).
+   * Rejects, with nothing changed, when the event is malformed, not accepted in the current
+   * state, or its transition produces state that is not JSON.
    */
-  async send(id: string, event: { type: string; [key: string]: unknown }): Promise<void> {
+  async send(id: string, event: { type: string; [key: string]: unknown }, options: SendOptions = {}): Promise<SendResult> {
     this.assertOpen();
     validateEvent(event);
-    const host = await this.acquire(id);
-    if (host.finished) throw new ExecutionFinishedError(id, host.meta.status);
-    if (!host.deliver(event)) throw new EventNotAcceptedError(id, event.type, host.meta.value);
+    if (options.key !== undefined && (typeof options.key !== 'string' || options.key.length === 0 || options.key.length > 512)) {
+      throw new InvalidArgumentError('A send key must be a non-empty string of at most 512 characters');
+    }
+    if (!this.hosts.has(id) && !this.loading.has(id)) {
+      const meta = await this.store.getMeta(id);
+      if (!meta) throw new ExecutionNotFoundError(id);
+      if (isFinished(meta.status)) throw new ExecutionFinishedError(id, meta.status);
+      if (meta.owner && meta.owner !== this.ownerId && !this.registry.blocked(meta) && (await this.ownership.liveOwner(meta.owner))) {
+        return this.sendThroughInbox(id, event as unknown as Json, options.key);
+      }
+    }
+    return this.deliverTo(await this.acquire(id), event, options.key);
+  }
+
+  /** Delivers to a hosted execution, applying an idempotency key at most once. */
+  private async deliverTo(host: HostedExecution, event: { type: string }, key?: string, inbox?: InboxEntry): Promise<SendResult> {
+    if (key === undefined) return this.deliverNow(host, event, undefined, inbox);
+    const slot = `${host.id}\u0000${key}`;
+    const earlier = this.keyed.get(slot);
+    if (earlier) return earlier.then((r) => ({ seq: r.seq, duplicate: true }));
+    const applied = await this.store.sendKeySeq(host.id, key);
+    const concurrent = this.keyed.get(slot);
+    if (concurrent) return concurrent.then((r) => ({ seq: r.seq, duplicate: true }));
+    if (applied !== undefined) return { seq: applied, duplicate: true };
+    const sending = this.deliverNow(host, event, key, inbox);
+    this.keyed.set(slot, sending);
+    return sending.finally(() => this.keyed.delete(slot));
+  }
+
+  private async deliverNow(host: HostedExecution, event: { type: string }, sendKey?: string, inbox?: InboxEntry): Promise<SendResult> {
+    if (host.finished) throw new ExecutionFinishedError(host.id, host.meta.status);
+    const seq = host.deliver(event, { ...(sendKey !== undefined ? { sendKey } : {}), ...(inbox ? { inbox } : {}) });
+    if (seq === undefined) throw new EventNotAcceptedError(host.id, event.type, host.meta.value);
     await host.commit;
+    return { seq, duplicate: false };
+  }
+
+  /** The sender's side of the inbox: append, then wait for the owner's result. */
+  private async sendThroughInbox(id: string, event: Json, key: string | undefined): Promise<SendResult> {
+    const n = `${String(Date.now()).padStart(15, '0')}.${this.ownerId}.${String(++this.inboxCounter).padStart(10, '0')}`;
+    await this.store.appendInbox(id, { n, event, at: this.ctx.clock.now(), ...(key !== undefined ? { key } : {}) });
+    for (;;) {
+      this.assertOpen();
+      const entry = await this.store.getInboxEntry(id, n);
+      if (!entry) throw new ExecutionNotFoundError(id);
+      if (entry.result) {
+        await this.store.removeInbox(id, n);
+        if ('error' in entry.result) throw errorFromRecord(id, entry.result.error);
+        return { seq: entry.result.seq, duplicate: entry.result.duplicate ?? false };
+      }
+      if (!this.hosts.has(id)) {
+        const meta = await this.store.getMeta(id);
+        if (!meta) throw new ExecutionNotFoundError(id);
+        // The owner died before consuming it: take the execution over; the inbox is drained here.
+        if (!isFinished(meta.status) && !(await this.ownership.liveOwner(meta.owner))) await this.acquire(id).catch(() => undefined);
+      }
+      await sleep(this.inboxPollMs, undefined, { ref: false });
+    }
+  }
+
+  /** The owner's side of the inbox: apply events other processes sent to executions run here. */
+  private pollInbox(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    this.inboxPolling ??= this.drainInbox()
+      .catch(() => {
+        // A failed poll (store closing, a lost claim) is retried at the next tick.
+      })
+      .finally(() => (this.inboxPolling = undefined));
+    return this.inboxPolling;
+  }
+
+  private async drainInbox(): Promise<void> {
+    const pending = await this.store.pendingInbox();
+    if (pending.length === 0) return;
+    const byExecution = new Map<string, InboxEntry[]>();
+    for (const { id, entry } of pending) byExecution.set(id, [...(byExecution.get(id) ?? []), entry]);
+    for (const [id, entries] of byExecution) {
+      if (this.closed) return;
+      let host = this.hosts.get(id);
+      if (!host) {
+        const meta = await this.store.getMeta(id);
+        if (!meta) continue;
+        if (isFinished(meta.status)) {
+          for (const entry of entries) await this.store.settleInbox(id, { ...entry, result: { error: toErrorRecord(new ExecutionFinishedError(id, meta.status)) } });
+          continue;
+        }
+        if (this.registry.blocked(meta)) continue;
+        if (meta.owner !== this.ownerId && (await this.ownership.liveOwner(meta.owner))) continue;
+        host = await this.acquire(id).catch(() => undefined);
+        if (!host) continue;
+      }
+      for (const entry of entries) {
+        try {
+          const event = entry.event as { type: string };
+          validateEvent(event);
+          const result = await this.deliverTo(host, event, entry.key, entry);
+          if (result.duplicate) await this.store.settleInbox(id, { ...entry, result });
+        } catch (err) {
+          if (err instanceof ExecutionLockedError) break; // no longer ours: the new owner drains it
+          await this.store.settleInbox(id, { ...entry, result: { error: toErrorRecord(err) } });
+        }
+      }
+    }
   }
 
   /** The execution as committed in the store (also when another process runs it). */
@@ -160,7 +280,12 @@ export class Runtime {
     }
     const [init] = await this.store.readJournal(id, { from: 0, to: 0 });
     const input = (init?.event as { input?: Json } | undefined)?.input;
-    return { ...summary, context, ...(input !== undefined ? { input } : {}), accepts };
+    const timers = (meta.timers ?? []).map((t) => ({ id: t.id, event: t.event, dueAt: new Date(t.dueAt) })).sort((a, b) => a.dueAt.getTime() - b.dueAt.getTime());
+    const effects = await this.store.listEffects(id);
+    for (const inFlight of Object.values(meta.effects ?? {})) {
+      if (!effects.some((e) => e.key === inFlight.key)) effects.push({ key: inFlight.key, status: 'pending', attempts: 0 });
+    }
+    return { ...summary, context, ...(input !== undefined ? { input } : {}), accepts, timers, effects };
   }
 
   /**
@@ -292,6 +417,8 @@ export class Runtime {
     if (this.closed) return;
     this.closed = true;
     this.markClosed();
+    clearInterval(this.inboxTimer);
+    await this.inboxPolling;
     await Promise.allSettled([...this.loading.values()]);
     const hosts = [...this.hosts.values()];
     this.hosts.clear();
@@ -380,5 +507,20 @@ function validateEvent(event: unknown): void {
   } catch (err) {
     if (err instanceof NonJsonStateError) throw new InvalidEventError(`An event must be JSON data: ${err.path} is ${err.what}`);
     throw err;
+  }
+}
+
+/** A refusal recorded by another process, as the error class it was there. */
+function errorFromRecord(id: string, record: ErrorRecord): DurastateError {
+  switch (record.code) {
+    case 'EVENT_NOT_ACCEPTED': {
+      const err = new EventNotAcceptedError(id, '', undefined);
+      err.message = record.message;
+      return err;
+    }
+    case 'EXECUTION_FINISHED':
+      return Object.assign(new ExecutionFinishedError(id, ''), { message: record.message });
+    default:
+      return new DurastateError((record.code ?? 'EXECUTION_FAILED') as ErrorCode, record.message);
   }
 }

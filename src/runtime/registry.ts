@@ -1,19 +1,25 @@
 import { createHash } from 'node:crypto';
 import type { AnyStateMachine, AnyStateNode } from 'xstate';
 import { InvalidMachineError, MachineNotFoundError } from '../errors.js';
+import { durableEffect, isPromiseLogic } from './effects.js';
+import { DEFAULT_RETRY_POLICY } from './retry.js';
 import type { ExecutionMeta } from '../store/Store.js';
 import type { BlockedReason } from './types.js';
 
 export interface MachineEntry {
   id: string;
   version: string;
+  /** The machine as the runtime runs it: every promise actor wrapped as a durable effect. */
   machine: AnyStateMachine;
+  /** The keys in `setup({ actors })` that are durable effects. */
+  effects: string[];
 }
 
 /**
  * The machines a runtime can run, each validated once at registration: every invoked or spawned
  * child must be registered by string key in `setup({ actors })`, because inline logic cannot be
- * restored in another process.
+ * restored in another process. Every promise actor registered there becomes a durable effect
+ * (through `machine.provide`), so users write plain XState.
  */
 export class MachineRegistry {
   private readonly entries = new Map<string, MachineEntry>();
@@ -25,7 +31,12 @@ export class MachineRegistry {
   register(machine: AnyStateMachine): MachineEntry {
     const id = machine.id;
     validateChildren(machine);
-    const entry = { id, version: machineVersion(machine), machine };
+    const wrapped: Record<string, unknown> = {};
+    for (const [key, logic] of Object.entries(machine.implementations.actors ?? {})) {
+      if (isPromiseLogic(logic as never)) wrapped[key] = durableEffect(logic as never, DEFAULT_RETRY_POLICY);
+    }
+    const runnable = Object.keys(wrapped).length ? (machine.provide({ actors: wrapped as never }) as AnyStateMachine) : machine;
+    const entry = { id, version: machineVersion(machine), machine: runnable, effects: Object.keys(wrapped) };
     this.entries.set(id, entry);
     return entry;
   }

@@ -1,13 +1,11 @@
 import type { AnyStateMachine } from 'xstate';
 import type { ErrorRecord } from '../errors.js';
-import type { ExecutionStatus, Json, Store } from '../store/Store.js';
+import type { EffectRecord, ExecutionStatus, Json, Store } from '../store/Store.js';
 
-/** Time as the runtime sees it; tests inject a simulated clock. */
-export interface Clock {
-  now(): number;
-}
+import type { Clock } from './clock.js';
+import type { RetryPolicy } from './retry.js';
 
-export const systemClock: Clock = { now: () => Date.now() };
+export type { Clock } from './clock.js';
 
 export interface RuntimeOptions {
   /** Where executions live. Default: `lmdbStore()` in `./.durastate`. */
@@ -16,8 +14,12 @@ export interface RuntimeOptions {
   machines?: readonly AnyStateMachine[];
   /** Restore and continue interrupted executions when the runtime opens (default true). */
   recover?: boolean;
-  /** Workflow time (timestamps, timers). Default: the system clock. */
+  /** Workflow time (timestamps, delayed events, retry backoffs). Default: the system clock; tests pass `simulatedClock()`. */
   clock?: Clock;
+  /** Retry policy of durable effects that set none with `withRetry` (default: 3 attempts, 1 s, ×2, ≤ 60 s, ±20%). */
+  retry?: Partial<RetryPolicy>;
+  /** How often this runtime looks for events sent by other processes to executions it runs (default 25 ms). */
+  inboxPollMs?: number;
   /** How long this process's ownership lease lasts without renewal, in ms (default 30,000). */
   leaseMs?: number;
   /** A keyframe at least every this many transitions (default 128). */
@@ -67,6 +69,27 @@ export interface ExecutionInfo extends ExecutionSummary {
   input?: Json;
   /** Event types with an enabled transition now, for an execution that is not finished. */
   accepts: string[];
+  /** Delayed events pending: what will be sent, and when. */
+  timers: { id: string; event: Json; dueAt: Date }[];
+  /** Durable effects of this execution: in flight (pending), done or failed, with attempts. */
+  effects: EffectRecord[];
+}
+
+export interface SendOptions {
+  /**
+   * An idempotency key: an event whose key this execution already applied is not applied
+   * again (the call resolves with the seq of the first application), so a resend after a
+   * timeout or crash is safe.
+   */
+  key?: string;
+}
+
+/** What `send` resolves with once the event's transition is committed. */
+export interface SendResult {
+  /** The seq of the transition the event caused. */
+  seq: number;
+  /** True when the idempotency key had been applied before and the event was not applied again. */
+  duplicate: boolean;
 }
 
 export interface ListOptions {

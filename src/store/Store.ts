@@ -82,6 +82,22 @@ export interface ExecutionMeta {
   /** Owner (runtime process) currently running the execution. */
   owner?: string;
   keyframe: KeyframeState;
+  /** Delayed events pending now, with their absolute due times. */
+  timers?: TimerRecord[];
+  /** Durable effects in flight, by child actor id: the idempotency key and the seq that invoked them. */
+  effects?: Record<string, { key: string; seq: number }>;
+}
+
+/** An event sent to an execution that another process runs, waiting in its inbox. */
+export interface InboxEntry {
+  /** Orders entries of one execution (time, then sender and counter). */
+  n: string;
+  event: Json;
+  /** The sender's idempotency key, if it gave one. */
+  key?: string;
+  at: number;
+  /** Set by the consumer in the transaction that processed (or refused) the event. */
+  result?: { seq: number; duplicate?: boolean } | { error: ErrorRecord };
 }
 
 /** The row in `journal` at [executionId, seq]: transition `seq`, its cause and its patch. */
@@ -111,6 +127,12 @@ export interface TransitionWrite {
   keyframe?: Json;
   /** The index key to drop, when the status changed: previous status and its `statusSince`. */
   previous?: { status: ExecutionStatus; statusSince: number };
+  /** Timer rows to add and remove (the `timers` table, ordered by due time). */
+  timers?: { add: TimerRecord[]; remove: TimerRecord[] };
+  /** The inbox entry this transition consumed, with its result. */
+  inbox?: InboxEntry;
+  /** The sender's idempotency key applied by this transition. */
+  sendKey?: string;
 }
 
 /** A runtime process that owns executions while its lease lasts. */
@@ -178,8 +200,28 @@ export interface Store {
   /** The latest keyframe at or below `seq`. */
   keyframeAtOrBefore(id: string, seq: number): Promise<{ seq: number; snapshot: Json } | undefined>;
 
-  /** Removes executions with their journal and keyframes. */
+  /** Removes executions with everything kept for them (journal, keyframes, effects, timers, inbox, keys). */
   delete(ids: readonly string[]): Promise<void>;
+
+  /** Commits what is known of one effect invocation; resolves once durable. */
+  putEffect(id: string, record: EffectRecord): Promise<void>;
+  getEffect(id: string, key: string): Promise<EffectRecord | undefined>;
+  listEffects(id: string): Promise<EffectRecord[]>;
+
+  /** Timers due at or before `until`, earliest first, without loading any execution. */
+  dueTimers(until: number, limit: number): Promise<{ id: string; timer: string; dueAt: number }[]>;
+
+  /** Appends an event to an execution's inbox in one commit. */
+  appendInbox(id: string, entry: InboxEntry): Promise<void>;
+  getInboxEntry(id: string, n: string): Promise<InboxEntry | undefined>;
+  /** Entries not yet processed, oldest first; for all executions when `id` is omitted. */
+  pendingInbox(id?: string): Promise<{ id: string; entry: InboxEntry }[]>;
+  /** Records the result of an entry that was refused (no transition). */
+  settleInbox(id: string, entry: InboxEntry): Promise<void>;
+  removeInbox(id: string, n: string): Promise<void>;
+
+  /** The seq of the transition that applied the sender's idempotency `key`, if any. */
+  sendKeySeq(id: string, key: string): Promise<number | undefined>;
 
   registerOwner(owner: OwnerRecord): Promise<void>;
   renewOwner(id: string, leaseUntil: number): Promise<void>;

@@ -6,6 +6,8 @@ import {
   SCHEMA_VERSION,
   isFinished,
   type ClaimResult,
+  type EffectRecord,
+  type InboxEntry,
   type ExecutionMeta,
   type ExecutionStatus,
   type JournalEntry,
@@ -55,6 +57,10 @@ export class LmdbStore implements Store {
   private keyframes!: Database<Json, [string, number]>;
   private index!: Database<string, [string, number, string]>;
   private owners!: Database<OwnerRecord, string>;
+  private effects!: Database<EffectRecord, [string, string]>;
+  private timers!: Database<null, [number, string, string]>;
+  private inbox!: Database<InboxEntry, [string, string]>;
+  private keys!: Database<number, [string, string]>;
   private system!: Database<unknown, string>;
   private readonly waitFlush: boolean;
 
@@ -75,6 +81,10 @@ export class LmdbStore implements Store {
     this.keyframes = env.openDB({ name: 'keyframes' });
     this.index = env.openDB({ name: 'index' });
     this.owners = env.openDB({ name: 'owners' });
+    this.effects = env.openDB({ name: 'effects' });
+    this.timers = env.openDB({ name: 'timers' });
+    this.inbox = env.openDB({ name: 'inbox' });
+    this.keys = env.openDB({ name: 'keys' });
     this.system = env.openDB({ name: 'system' });
     const found = this.system.get('schema') as number | undefined;
     if (found !== undefined && found > SCHEMA_VERSION) {
@@ -106,6 +116,12 @@ export class LmdbStore implements Store {
       if (previous) this.index.remove([previous.status, previous.statusSince, meta.id]);
       this.index.put([meta.status, meta.statusSince, meta.id], meta.machineId);
     }
+    if (write.timers) {
+      for (const t of write.timers.remove) this.timers.remove([t.dueAt, meta.id, t.id]);
+      for (const t of write.timers.add) this.timers.put([t.dueAt, meta.id, t.id], null);
+    }
+    if (write.inbox) this.inbox.put([meta.id, write.inbox.n], write.inbox);
+    if (write.sendKey !== undefined) this.keys.put([meta.id, write.sendKey], entry.seq);
     return this.executions.put(meta.id, meta, write.version + 1);
   }
 
@@ -216,9 +232,59 @@ export class LmdbStore implements Store {
       this.index.remove([meta.status, meta.statusSince, id]);
       for (const key of this.journal.getKeys({ start: [id, 0], end: [id, MAX_SEQ] })) this.journal.remove(key);
       for (const key of this.keyframes.getKeys({ start: [id, 0], end: [id, MAX_SEQ] })) this.keyframes.remove(key);
+      for (const t of meta.timers ?? []) this.timers.remove([t.dueAt, id, t.id]);
+      for (const db of [this.effects, this.inbox, this.keys] as Database<unknown, [string, string]>[]) {
+        for (const key of db.getKeys({ start: [id, ''], end: [id, '\uffff'] })) db.remove(key);
+      }
       last = this.executions.remove(id);
     }
     if (last) await this.durable(last);
+  }
+
+  async putEffect(id: string, record: EffectRecord): Promise<void> {
+    await this.durable(this.effects.put([id, record.key], record));
+  }
+
+  async getEffect(id: string, key: string): Promise<EffectRecord | undefined> {
+    return this.effects.get([id, key]);
+  }
+
+  async listEffects(id: string): Promise<EffectRecord[]> {
+    return this.effects.getRange({ start: [id, ''], end: [id, '\uffff'] }).map(({ value }) => value).asArray;
+  }
+
+  async dueTimers(until: number, limit: number): Promise<{ id: string; timer: string; dueAt: number }[]> {
+    return this.timers
+      .getKeys({ start: [0], end: [until, '\uffff'], limit })
+      .map((key) => ({ dueAt: key[0], id: key[1], timer: key[2] })).asArray;
+  }
+
+  async appendInbox(id: string, entry: InboxEntry): Promise<void> {
+    await this.durable(this.inbox.put([id, entry.n], entry));
+  }
+
+  async getInboxEntry(id: string, n: string): Promise<InboxEntry | undefined> {
+    return this.inbox.get([id, n]);
+  }
+
+  async pendingInbox(id?: string): Promise<{ id: string; entry: InboxEntry }[]> {
+    const range = id === undefined ? {} : { start: [id, ''] as [string, string], end: [id, '\uffff'] as [string, string] };
+    return this.inbox
+      .getRange(range)
+      .filter(({ value }) => value.result === undefined)
+      .map(({ key, value }) => ({ id: key[0], entry: value })).asArray;
+  }
+
+  async settleInbox(id: string, entry: InboxEntry): Promise<void> {
+    await this.durable(this.inbox.put([id, entry.n], entry));
+  }
+
+  async removeInbox(id: string, n: string): Promise<void> {
+    await this.durable(this.inbox.remove([id, n]));
+  }
+
+  async sendKeySeq(id: string, key: string): Promise<number | undefined> {
+    return this.keys.get([id, key]);
   }
 
   async registerOwner(owner: OwnerRecord): Promise<void> {

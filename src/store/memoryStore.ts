@@ -4,6 +4,8 @@ import {
   EXECUTION_STATUSES,
   isFinished,
   type ClaimResult,
+  type EffectRecord,
+  type InboxEntry,
   type ExecutionMeta,
   type ExecutionStatus,
   type JournalEntry,
@@ -35,6 +37,9 @@ interface Row {
   meta: ExecutionMeta;
   journal: JournalEntry[];
   keyframes: Map<number, Json>;
+  effects: Map<string, EffectRecord>;
+  inbox: Map<string, InboxEntry>;
+  keys: Map<string, number>;
 }
 
 /** Through JSON, as a serialising store would: no shared references survive. */
@@ -53,11 +58,13 @@ class MemoryStore implements Store {
     row.meta = clone(write.meta);
     row.journal[write.entry.seq] = clone(write.entry);
     if (write.keyframe !== undefined) row.keyframes.set(write.entry.seq, clone(write.keyframe));
+    if (write.inbox) row.inbox.set(write.inbox.n, clone(write.inbox));
+    if (write.sendKey !== undefined) row.keys.set(write.sendKey, write.entry.seq);
   }
 
   async create(write: TransitionWrite): Promise<boolean> {
     if (this.rows.has(write.meta.id)) return false;
-    const row: Row = { version: 0, meta: write.meta, journal: [], keyframes: new Map() };
+    const row: Row = { version: 0, meta: write.meta, journal: [], keyframes: new Map(), effects: new Map(), inbox: new Map(), keys: new Map() };
     this.apply(row, write);
     this.rows.set(write.meta.id, row);
     return true;
@@ -134,6 +141,60 @@ class MemoryStore implements Store {
 
   async delete(ids: readonly string[]): Promise<void> {
     for (const id of ids) this.rows.delete(id);
+  }
+
+  async putEffect(id: string, record: EffectRecord): Promise<void> {
+    this.rows.get(id)?.effects.set(record.key, clone(record));
+  }
+
+  async getEffect(id: string, key: string): Promise<EffectRecord | undefined> {
+    const record = this.rows.get(id)?.effects.get(key);
+    return record && clone(record);
+  }
+
+  async listEffects(id: string): Promise<EffectRecord[]> {
+    const row = this.rows.get(id);
+    return row ? [...row.effects.values()].sort((a, b) => cmp(a.key, b.key)).map(clone) : [];
+  }
+
+  async dueTimers(until: number, limit: number): Promise<{ id: string; timer: string; dueAt: number }[]> {
+    const due: { id: string; timer: string; dueAt: number }[] = [];
+    for (const row of this.rows.values()) {
+      for (const t of row.meta.timers ?? []) if (t.dueAt <= until) due.push({ id: row.meta.id, timer: t.id, dueAt: t.dueAt });
+    }
+    return due.sort((a, b) => a.dueAt - b.dueAt || cmp(a.id, b.id) || cmp(a.timer, b.timer)).slice(0, limit);
+  }
+
+  async appendInbox(id: string, entry: InboxEntry): Promise<void> {
+    this.rows.get(id)?.inbox.set(entry.n, clone(entry));
+  }
+
+  async getInboxEntry(id: string, n: string): Promise<InboxEntry | undefined> {
+    const entry = this.rows.get(id)?.inbox.get(n);
+    return entry && clone(entry);
+  }
+
+  async pendingInbox(id?: string): Promise<{ id: string; entry: InboxEntry }[]> {
+    const rows = id === undefined ? [...this.rows.values()].sort((a, b) => cmp(a.meta.id, b.meta.id)) : [this.rows.get(id)];
+    const pending: { id: string; entry: InboxEntry }[] = [];
+    for (const row of rows) {
+      if (!row) continue;
+      const entries = [...row.inbox.values()].filter((e) => e.result === undefined).sort((a, b) => cmp(a.n, b.n));
+      for (const entry of entries) pending.push({ id: row.meta.id, entry: clone(entry) });
+    }
+    return pending;
+  }
+
+  async settleInbox(id: string, entry: InboxEntry): Promise<void> {
+    this.rows.get(id)?.inbox.set(entry.n, clone(entry));
+  }
+
+  async removeInbox(id: string, n: string): Promise<void> {
+    this.rows.get(id)?.inbox.delete(n);
+  }
+
+  async sendKeySeq(id: string, key: string): Promise<number | undefined> {
+    return this.rows.get(id)?.keys.get(key);
   }
 
   async registerOwner(owner: OwnerRecord): Promise<void> {

@@ -1,0 +1,75 @@
+import type { AnyActor, AnyActorRef } from 'xstate';
+import type { Json, TimerRecord } from '../store/Store.js';
+
+/**
+ * Delayed events (`after`, delayed `raise` / `sendTo`) live only in XState's scheduler and
+ * vanish on restore (xstate issue 5331). The runtime reads them after every transition, keeps
+ * each with an absolute due time, and schedules them again when it restores an execution.
+ */
+
+interface ScheduledEvent {
+  source: AnyActorRef;
+  target: AnyActorRef;
+  event: { type: string };
+  delay: number;
+  id: string;
+}
+
+/** The path of child ids from the root to `ref` ([] for the root): stable across processes, unlike session ids. */
+function pathOf(ref: AnyActorRef, root: AnyActor): string[] {
+  const path: string[] = [];
+  let at: AnyActorRef | undefined = ref;
+  while (at && at !== root) {
+    path.unshift(at.id);
+    at = (at as { _parent?: AnyActorRef })._parent;
+  }
+  return path;
+}
+
+function refAt(root: AnyActor, path: readonly string[]): AnyActorRef | undefined {
+  let at: AnyActorRef | undefined = root;
+  for (const id of path) {
+    at = (at?.getSnapshot() as { children?: Record<string, AnyActorRef> } | undefined)?.children?.[id];
+  }
+  return at;
+}
+
+/**
+ * The delayed events pending in `root`'s system now. A timer already known keeps its due time;
+ * a new one is due `delay` ms from `now`.
+ */
+export function pendingTimers(root: AnyActor, known: ReadonlyMap<string, TimerRecord>, now: number): Map<string, TimerRecord> {
+  const scheduled = (root.system.getSnapshot() as { _scheduledEvents: Record<string, ScheduledEvent> })._scheduledEvents;
+  const timers = new Map<string, TimerRecord>();
+  for (const s of Object.values(scheduled)) {
+    const source = pathOf(s.source, root);
+    const id = `${source.join('/')}#${s.id}`;
+    const existing = known.get(id);
+    timers.set(
+      id,
+      existing ?? { id, xid: s.id, event: s.event as unknown as Json, dueAt: now + s.delay, source, target: pathOf(s.target, root) },
+    );
+  }
+  return timers;
+}
+
+/** Whether two timer sets hold the same ids. */
+export function sameTimers(a: ReadonlyMap<string, TimerRecord>, b: ReadonlyMap<string, TimerRecord>): boolean {
+  if (a.size !== b.size) return false;
+  for (const id of a.keys()) if (!b.has(id)) return false;
+  return true;
+}
+
+/**
+ * Schedules persisted timers again on a restored actor, each with the time it has left; the
+ * ones already due fire at once, in due order.
+ */
+export function rearmTimers(root: AnyActor, timers: readonly TimerRecord[], now: number): void {
+  const ordered = [...timers].sort((a, b) => a.dueAt - b.dueAt);
+  for (const t of ordered) {
+    const source = refAt(root, t.source);
+    const target = refAt(root, t.target);
+    if (!source || !target) continue; // its actor is gone: the timer could not fire anyway
+    root.system.scheduler.schedule(source, target, t.event as unknown as { type: string }, Math.max(0, t.dueAt - now), t.xid);
+  }
+}
