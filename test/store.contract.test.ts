@@ -798,6 +798,79 @@ describe.each(storeConfigs)('Store contract: $name', (config) => {
     });
   });
 
+  describe('effects, timers, inbox and send keys', () => {
+    it('effect records are kept per execution and key, listed in key order, replaced by later writes', async () => {
+      await seed(store, 'fx', 1);
+      await seed(store, 'fx-other', 0);
+      await store.putEffect('fx', { key: 'fx/b@1', status: 'pending', attempts: 1, retryAt: 5_000, error: { name: 'Error', message: 'flaky' } });
+      await store.putEffect('fx', { key: 'fx/a@1', status: 'done', attempts: 1, output: { ok: true } });
+      await store.putEffect('fx-other', { key: 'fx-other/a@1', status: 'failed', attempts: 3, error: { name: 'TerminalError', message: 'no' } });
+      await store.putEffect('fx', { key: 'fx/b@1', status: 'done', attempts: 2, output: 42 });
+      expect(await store.getEffect('fx', 'fx/b@1')).toEqual({ key: 'fx/b@1', status: 'done', attempts: 2, output: 42 });
+      expect(await store.getEffect('fx', 'fx/missing')).toBeUndefined();
+      expect((await store.listEffects('fx')).map((e) => e.key)).toEqual(['fx/a@1', 'fx/b@1']);
+      expect((await store.listEffects('fx-other')).map((e) => e.status)).toEqual(['failed']);
+    });
+
+    it('timer rows follow the transitions that add and remove them, found by due time', async () => {
+      const exec = await seed(store, 'tm', 0);
+      const timer = (id: string, dueAt: number) => ({ id, xid: id, event: { type: id }, dueAt, source: [], target: [] });
+      const a = timer('a', 5_000);
+      const b = timer('b', 3_000);
+      const w1 = exec.next(1_001);
+      w1.meta.timers = [a, b];
+      await store.append({ ...w1, timers: { add: [a, b], remove: [] } });
+      const other = await seed(store, 'tm-2', 0);
+      const c = timer('c', 4_000);
+      const w2 = other.next(1_002);
+      w2.meta.timers = [c];
+      await store.append({ ...w2, timers: { add: [c], remove: [] } });
+      expect(await store.dueTimers(4_500, 10)).toEqual([
+        { id: 'tm', timer: 'b', dueAt: 3_000 },
+        { id: 'tm-2', timer: 'c', dueAt: 4_000 },
+      ]);
+      expect(await store.dueTimers(10_000, 2)).toHaveLength(2);
+      const w3 = exec.next(1_003);
+      w3.meta.timers = [a];
+      await store.append({ ...w3, timers: { add: [], remove: [b] } });
+      expect((await store.dueTimers(10_000, 10)).map((t) => t.timer)).toEqual(['c', 'a']);
+      await store.delete(['tm']);
+      expect((await store.dueTimers(10_000, 10)).map((t) => t.timer)).toEqual(['c']);
+    });
+
+    it('inbox entries are pending until a transition or a refusal settles them, oldest first', async () => {
+      const exec = await seed(store, 'ib', 0);
+      await seed(store, 'ib-2', 0);
+      await store.appendInbox('ib', { n: '002', event: { type: 'B' }, at: 2 });
+      await store.appendInbox('ib', { n: '001', event: { type: 'A' }, key: 'ka', at: 1 });
+      await store.appendInbox('ib-2', { n: '001', event: { type: 'X' }, at: 1 });
+      expect((await store.pendingInbox('ib')).map((p) => p.entry.n)).toEqual(['001', '002']);
+      expect((await store.pendingInbox()).map((p) => `${p.id}:${p.entry.n}`)).toEqual(['ib:001', 'ib:002', 'ib-2:001']);
+      // Consumed by a transition: the entry and its result land with it, and so does the key.
+      const consumed = exec.next(1_001);
+      await store.append({ ...consumed, inbox: { n: '001', event: { type: 'A' }, key: 'ka', at: 1, result: { seq: 1 } }, sendKey: 'ka' });
+      expect(await store.getInboxEntry('ib', '001')).toMatchObject({ result: { seq: 1 } });
+      expect(await store.sendKeySeq('ib', 'ka')).toBe(1);
+      expect(await store.sendKeySeq('ib', 'other')).toBeUndefined();
+      // Refused without a transition.
+      await store.settleInbox('ib', { n: '002', event: { type: 'B' }, at: 2, result: { error: { name: 'EventNotAcceptedError', message: 'no', code: 'EVENT_NOT_ACCEPTED' } } });
+      expect((await store.pendingInbox('ib')).map((p) => p.entry.n)).toEqual([]);
+      await store.removeInbox('ib', '001');
+      expect(await store.getInboxEntry('ib', '001')).toBeUndefined();
+      await store.delete(['ib']);
+      expect(await store.getInboxEntry('ib', '002')).toBeUndefined();
+      expect(await store.sendKeySeq('ib', 'ka')).toBeUndefined();
+      expect((await store.pendingInbox()).map((p) => p.id)).toEqual(['ib-2']);
+    });
+
+    it('delete removes effect records too', async () => {
+      await seed(store, 'gone', 0);
+      await store.putEffect('gone', { key: 'gone/x@0', status: 'done', attempts: 1, output: null });
+      await store.delete(['gone']);
+      expect(await store.listEffects('gone')).toEqual([]);
+    });
+  });
+
   describe('large values', () => {
     it('values of several KB round-trip (meta output, keyframe, patch, event)', async () => {
       const exec = new Exec('big');
