@@ -46,6 +46,10 @@ export class HostedExecution implements EffectHost {
   private actor!: AnyActor;
   /** Delayed events pending as last written. */
   private timers = new Map<string, TimerRecord>();
+  /** XState's scheduled-event object behind each timer: a new object under a known id is a restart. */
+  private timerSources = new Map<string, object>();
+  /** Set when the root took a transition in the event being processed (the snapshot may be the same object). */
+  private transitioned = false;
   /** Effects XState started in the transition being processed, waiting for its commit. */
   private readonly invoked = new Map<string, (ticket: EffectTicket) => void>();
   /** What the next write also carries: the inbox entry or idempotency key being applied. */
@@ -117,6 +121,7 @@ export class HostedExecution implements EffectHost {
     this.meta = { ...meta, owner: this.ctx.ownerId };
     this.version = version;
     this.timers = new Map((meta.timers ?? []).map((t) => [t.id, t]));
+    this.timerSources = new Map();
     this.invoked.clear();
     // XState mutates the snapshot it restores from: keep our own copy as the diff baseline.
     this.prev = structuredClone(snapshot);
@@ -127,7 +132,7 @@ export class HostedExecution implements EffectHost {
     try {
       this.actor.start();
       // Delayed events are not in XState's persisted snapshot: schedule them again.
-      rearmTimers(this.actor, meta.timers ?? [], this.ctx.clock.now());
+      this.timerSources = rearmTimers(this.actor, meta.timers ?? [], this.ctx.clock.now());
     } finally {
       this.restoring = false;
     }
@@ -146,7 +151,7 @@ export class HostedExecution implements EffectHost {
    * snapshot) when the transition cannot be committed. `attach` is written with the transition.
    */
   deliver(event: { type: string }, attach?: { inbox?: InboxEntry; sendKey?: string }): number | undefined {
-    const before = this.lastSnapshot;
+    const before = this.meta.seq;
     this.delivering = true;
     this.attach = attach;
     try {
@@ -160,7 +165,7 @@ export class HostedExecution implements EffectHost {
       this.rollback();
       throw fault;
     }
-    return this.lastSnapshot !== before ? this.meta.seq : undefined;
+    return this.meta.seq !== before ? this.meta.seq : undefined;
   }
 
   // EffectHost: how the durable effects of this execution reach the store.
@@ -183,7 +188,9 @@ export class HostedExecution implements EffectHost {
   }
 
   recordEffect(_childId: string, record: EffectRecord): Promise<void> {
-    return this.ctx.store.putEffect(this.id, record);
+    const written = this.ctx.store.putEffect(this.id, record);
+    this.ctx.clock.track?.(written);
+    return written;
   }
 
   onEffectEvent(event: EffectEvent): void {
@@ -236,6 +243,12 @@ export class HostedExecution implements EffectHost {
       if (event.actorRef === this.actor) this.processing = event.event as { type: string };
       return;
     }
+    if (event.type === '@xstate.microstep') {
+      // XState returns the same snapshot object for a transition that changes neither value nor
+      // context (an action-only transition, a cancelled timer): still a transition to record.
+      if (event.actorRef === this.actor && (event as { _transitions?: unknown[] })._transitions?.length) this.transitioned = true;
+      return;
+    }
     if (event.type !== '@xstate.snapshot' || this.stopping || this.finished) return;
     if (event.actorRef === this.actor) {
       this.record(event.event as { type: string }, event.snapshot as AnyMachineSnapshot);
@@ -253,7 +266,9 @@ export class HostedExecution implements EffectHost {
 
   private record(cause: { type: string }, snapshot: AnyMachineSnapshot, childOnly = false): void {
     if (this.fault) return;
-    if (snapshot === this.lastSnapshot && !childOnly) return; // event ignored: no transition
+    const transitioned = this.transitioned;
+    this.transitioned = false;
+    if (snapshot === this.lastSnapshot && !childOnly && !transitioned) return; // event ignored: no transition
     try {
       let persisted = this.entry.machine.getPersistedSnapshot(snapshot) as Record<string, unknown>;
       if (snapshot.status === 'error') persisted = { ...persisted, error: toErrorRecord(snapshot.error) };
@@ -262,7 +277,7 @@ export class HostedExecution implements EffectHost {
       else patch = diffSnapshots(this.prev, persisted);
       this.lastSnapshot = snapshot;
       if (this.restoring) return; // the restore records once it is complete
-      if (patch.length === 0 && childOnly && this.invoked.size === 0 && sameTimers(this.timers, this.currentTimers())) return;
+      if (patch.length === 0 && childOnly && this.invoked.size === 0 && sameTimers(this.timers, this.currentTimers().timers)) return;
       this.write(cause, persisted as Json, patch, statusOf(snapshot), snapshot);
     } catch (err) {
       this.onFault(err, cause);
@@ -290,7 +305,7 @@ export class HostedExecution implements EffectHost {
     if (status === 'failed' && snapshot) meta.error = toErrorRecord(snapshot.error);
 
     // Delayed events pending after this transition (none once it is finished).
-    const timers = final ? new Map<string, TimerRecord>() : this.currentTimers();
+    const { timers, sources } = final ? { timers: new Map<string, TimerRecord>(), sources: new Map<string, object>() } : this.currentTimers();
     const timerChanges = diffTimers(this.timers, timers);
     meta.timers = [...timers.values()];
 
@@ -317,7 +332,9 @@ export class HostedExecution implements EffectHost {
     this.meta = meta;
     this.prev = persisted;
     this.timers = timers;
+    this.timerSources = sources;
     this.commit = this.issue(write, first);
+    this.ctx.clock.track?.(this.commit);
     if (started.length) {
       // Commit before effect: the effects' code starts once this transition is durable.
       this.commit.then(
@@ -330,8 +347,8 @@ export class HostedExecution implements EffectHost {
     if (final) this.finish();
   }
 
-  private currentTimers(): Map<string, TimerRecord> {
-    return this.actor ? pendingTimers(this.actor, this.timers, this.ctx.clock.now()) : new Map();
+  private currentTimers(): { timers: Map<string, TimerRecord>; sources: Map<string, object> } {
+    return pendingTimers(this.actor, this.timers, this.timerSources, this.ctx.clock.now());
   }
 
   private issue(write: TransitionWrite, first: boolean): Promise<void> {

@@ -93,6 +93,8 @@ export class Runtime {
   private readonly inboxTimer: NodeJS.Timeout;
   private inboxPolling?: Promise<void>;
   private inboxCounter = 0;
+  /** Inbox consumption in progress, per execution. */
+  private readonly consuming = new Map<string, Promise<void>>();
   /** Keyed sends in flight in this process, so a concurrent resend waits for the first. */
   private readonly keyed = new Map<string, Promise<SendResult>>();
 
@@ -235,35 +237,55 @@ export class Runtime {
   private async drainInbox(): Promise<void> {
     const pending = await this.store.pendingInbox();
     if (pending.length === 0) return;
-    const byExecution = new Map<string, InboxEntry[]>();
-    for (const { id, entry } of pending) byExecution.set(id, [...(byExecution.get(id) ?? []), entry]);
-    for (const [id, entries] of byExecution) {
+    const ids = [...new Set(pending.map((p) => p.id))];
+    for (const id of ids) {
       if (this.closed) return;
       let host = this.hosts.get(id);
       if (!host) {
         const meta = await this.store.getMeta(id);
         if (!meta) continue;
         if (isFinished(meta.status)) {
-          for (const entry of entries) await this.store.settleInbox(id, { ...entry, result: { error: toErrorRecord(new ExecutionFinishedError(id, meta.status)) } });
+          for (const { entry } of pending.filter((p) => p.id === id)) {
+            await this.store.settleInbox(id, { ...entry, result: { error: toErrorRecord(new ExecutionFinishedError(id, meta.status)) } });
+          }
           continue;
         }
         if (this.registry.blocked(meta)) continue;
         if (meta.owner !== this.ownerId && (await this.ownership.liveOwner(meta.owner))) continue;
+        // Loading it drains its inbox.
         host = await this.acquire(id).catch(() => undefined);
-        if (!host) continue;
+        continue;
       }
-      for (const entry of entries) {
+      await this.consumeInbox(host);
+    }
+  }
+
+  /**
+   * Applies an execution's pending inbox entries in order, one consumer at a time per execution
+   * (the poller and a takeover may both ask), each entry re-read so none is applied twice.
+   */
+  private consumeInbox(host: HostedExecution): Promise<void> {
+    const previous = this.consuming.get(host.id) ?? Promise.resolve();
+    const next = previous.then(async () => {
+      for (const { entry: listed } of await this.store.pendingInbox(host.id)) {
+        const entry = await this.store.getInboxEntry(host.id, listed.n);
+        if (!entry || entry.result) continue;
         try {
           const event = entry.event as { type: string };
           validateEvent(event);
           const result = await this.deliverTo(host, event, entry.key, entry);
-          if (result.duplicate) await this.store.settleInbox(id, { ...entry, result });
+          if (result.duplicate) await this.store.settleInbox(host.id, { ...entry, result });
         } catch (err) {
-          if (err instanceof ExecutionLockedError) break; // no longer ours: the new owner drains it
-          await this.store.settleInbox(id, { ...entry, result: { error: toErrorRecord(err) } });
+          if (err instanceof ExecutionLockedError) return; // no longer ours: the new owner drains it
+          await this.store.settleInbox(host.id, { ...entry, result: { error: toErrorRecord(err) } });
         }
       }
-    }
+    });
+    const settled = next.catch(() => {}).finally(() => {
+      if (this.consuming.get(host.id) === settled) this.consuming.delete(host.id);
+    });
+    this.consuming.set(host.id, settled);
+    return next;
   }
 
   /** The execution as committed in the store (also when another process runs it). */
@@ -477,6 +499,8 @@ export class Runtime {
     const host = new HostedExecution(this.ctx, this.registry.get(meta.machineId), id);
     host.restore(claim.meta, snapshot, claim.version);
     this.hosts.set(id, host);
+    // Events other processes sent before this one took over come first, in their order.
+    await this.consumeInbox(host).catch(() => undefined);
     return host;
   }
 

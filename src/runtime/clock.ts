@@ -7,6 +7,11 @@ export interface Clock {
   now(): number;
   setTimeout(fn: () => void, ms: number): unknown;
   clearTimeout(handle: unknown): void;
+  /**
+   * Told of every write the runtime starts, so a simulated clock can wait for the commits that
+   * the timers it fires cause before it moves on. Real clocks leave it out.
+   */
+  track?(write: Promise<unknown>): void;
 }
 
 /** Real time: `Date.now()` and Node's timers. */
@@ -49,9 +54,18 @@ export function simulatedClock(start = 0): SimulatedClock {
   let now = start;
   let nextId = 1;
   const timers = new Map<number, Timer>();
-  const settle = async (): Promise<void> => {
-    // Several turns: a fired timer's transition commits asynchronously and may arm more.
+  const writes = new Set<Promise<unknown>>();
+  const turns = async (): Promise<void> => {
     for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
+  };
+  const settle = async (): Promise<void> => {
+    // A fired timer's transition commits asynchronously, and its effects may write and arm
+    // more timers: wait until no write the runtime started is outstanding.
+    await turns();
+    while (writes.size > 0) {
+      await Promise.allSettled([...writes]);
+      await turns();
+    }
   };
   const clock: SimulatedClock = {
     now: () => now,
@@ -64,6 +78,11 @@ export function simulatedClock(start = 0): SimulatedClock {
       timers.delete(handle as number);
     },
     pending: () => timers.size,
+    track(write) {
+      writes.add(write);
+      const done = (): void => void writes.delete(write);
+      write.then(done, done);
+    },
     async advanceTo(at) {
       await settle();
       for (;;) {

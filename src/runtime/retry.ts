@@ -34,7 +34,7 @@ export function retryDecision(error: unknown, attempt: number, policy: RetryPoli
   if (error instanceof RetryableError && error.retryAfter !== undefined) return { retry: true, delay: Math.max(0, error.retryAfter) };
   const base = Math.min(policy.maxDelay, policy.initialDelay * policy.factor ** (attempt - 1));
   const spread = base * policy.jitter * (2 * random() - 1);
-  return { retry: true, delay: Math.max(0, Math.round(base + spread)) };
+  return { retry: true, delay: Math.min(policy.maxDelay, Math.max(0, Math.round(base + spread))) };
 }
 
 const policies = new WeakMap<object, Partial<RetryPolicy>>();
@@ -47,7 +47,8 @@ const policies = new WeakMap<object, Partial<RetryPolicy>>();
  * setup({ actors: { charge: withRetry(fromPromise(chargeCard), { attempts: 5, initialDelay: 200 }) } })
  * ```
  */
-export function withRetry<T extends PromiseActorLogic<unknown, never>>(logic: T, policy: Partial<RetryPolicy>): T {
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- any promise logic, whatever its output, input and events
+export function withRetry<T extends PromiseActorLogic<any, any, any>>(logic: T, policy: Partial<RetryPolicy>): T {
   policies.set(logic, policy);
   return logic;
 }

@@ -35,22 +35,30 @@ function refAt(root: AnyActor, path: readonly string[]): AnyActorRef | undefined
 }
 
 /**
- * The delayed events pending in `root`'s system now. A timer already known keeps its due time;
- * a new one is due `delay` ms from `now`.
+ * The delayed events pending in `root`'s system now, with the scheduled-event object each came
+ * from. A timer still backed by the same object keeps its due time; a new one, or one scheduled
+ * again under the same id (a state re-entered, a cancel and raise), is due `delay` ms from `now`.
  */
-export function pendingTimers(root: AnyActor, known: ReadonlyMap<string, TimerRecord>, now: number): Map<string, TimerRecord> {
+export function pendingTimers(
+  root: AnyActor,
+  known: ReadonlyMap<string, TimerRecord>,
+  sources: ReadonlyMap<string, object>,
+  now: number,
+): { timers: Map<string, TimerRecord>; sources: Map<string, object> } {
   const scheduled = (root.system.getSnapshot() as { _scheduledEvents: Record<string, ScheduledEvent> })._scheduledEvents;
   const timers = new Map<string, TimerRecord>();
+  const nextSources = new Map<string, object>();
   for (const s of Object.values(scheduled)) {
     const source = pathOf(s.source, root);
     const id = `${source.join('/')}#${s.id}`;
-    const existing = known.get(id);
+    const existing = sources.get(id) === s ? known.get(id) : undefined;
     timers.set(
       id,
       existing ?? { id, xid: s.id, event: s.event as unknown as Json, dueAt: now + s.delay, source, target: pathOf(s.target, root) },
     );
+    nextSources.set(id, s);
   }
-  return timers;
+  return { timers, sources: nextSources };
 }
 
 /** Whether two timer sets hold the same ids. */
@@ -64,7 +72,7 @@ export function sameTimers(a: ReadonlyMap<string, TimerRecord>, b: ReadonlyMap<s
  * Schedules persisted timers again on a restored actor, each with the time it has left; the
  * ones already due fire at once, in due order.
  */
-export function rearmTimers(root: AnyActor, timers: readonly TimerRecord[], now: number): void {
+export function rearmTimers(root: AnyActor, timers: readonly TimerRecord[], now: number): Map<string, object> {
   const ordered = [...timers].sort((a, b) => a.dueAt - b.dueAt);
   for (const t of ordered) {
     const source = refAt(root, t.source);
@@ -72,4 +80,6 @@ export function rearmTimers(root: AnyActor, timers: readonly TimerRecord[], now:
     if (!source || !target) continue; // its actor is gone: the timer could not fire anyway
     root.system.scheduler.schedule(source, target, t.event as unknown as { type: string }, Math.max(0, t.dueAt - now), t.xid);
   }
+  // The objects behind the re-armed timers, so that they keep their stored due times.
+  return pendingTimers(root, new Map(timers.map((t) => [t.id, t])), new Map(), now).sources;
 }
