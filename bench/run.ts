@@ -1,0 +1,62 @@
+/**
+ * `npm run bench`: builds, then runs every benchmark suite in this process and prints tables
+ * and ratios. Environment knobs (for quick checks; the figures in BENCHMARKS.md use defaults):
+ *
+ *   BENCH_QUICK=1        fewer executions, rounds and samples (a smoke run of a few seconds)
+ *   BENCH_ROUNDS=n       measured rounds per contender (default 7)
+ *   BENCH_EXECUTIONS=n   concurrent executions (default 1000)
+ *   BENCH_JSON=path      also write the raw results as JSON to `path`
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { defaultCoreOptions, formatCore, runCore, type CoreOptions } from './core.bench.js';
+import { describeMachine, loadNote, machineInfo, sourceRevision } from './helpers.js';
+
+function version(pkg: string): string {
+  try {
+    const url = new URL(`../../node_modules/${pkg}/package.json`, import.meta.url);
+    return (JSON.parse(readFileSync(url, 'utf8')) as { version: string }).version;
+  } catch {
+    return '?';
+  }
+}
+
+function intEnv(name: string): number | undefined {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return undefined;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n <= 0) throw new Error(`${name} must be a positive integer, got "${raw}"`);
+  return n;
+}
+
+async function main(): Promise<void> {
+  const quick = process.env.BENCH_QUICK === '1';
+  const options: Partial<CoreOptions> = quick
+    ? { executions: 200, durableEvents: 10, memoryEvents: 100, rounds: 2, latencySamples: 200 }
+    : {};
+  const rounds = intEnv('BENCH_ROUNDS');
+  const executions = intEnv('BENCH_EXECUTIONS');
+  if (rounds) options.rounds = rounds;
+  if (executions) options.executions = executions;
+
+  const machine = machineInfo({ lmdb: version('lmdb'), xstate: version('xstate') });
+  const source = sourceRevision();
+  console.log(`durastate benchmarks — ${describeMachine(machine)}`);
+  console.log(`source: ${source}`);
+  const loadBefore = loadNote();
+  console.log(`started ${new Date().toISOString()}, ${loadBefore.text}${quick ? ' (BENCH_QUICK: smoke run, figures not representative)' : ''}\n`);
+
+  const started = performance.now();
+  console.log('== core: durable transitions vs XState in memory vs raw LMDB ==');
+  const core = await runCore({ ...defaultCoreOptions, ...options });
+  console.log(`\n${formatCore(core)}\n`);
+  const loadAfter = loadNote();
+  console.log(`total ${((performance.now() - started) / 1000).toFixed(1)} s; ${loadAfter.text}`);
+
+  const jsonPath = process.env.BENCH_JSON;
+  if (jsonPath) writeFileSync(jsonPath, `${JSON.stringify({ machine, source, load: [loadBefore.load1, loadAfter.load1], core }, null, 2)}\n`);
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exitCode = 1;
+});
