@@ -4,7 +4,7 @@
 export * from './index.js';
 export { diffSnapshots, checkJson, pointerToPath } from './journal/diff.js';
 export { rebuildSnapshot, applyOps } from './journal/rebuild.js';
-export { shouldKeyframe, nextKeyframeState, DEFAULT_KEYFRAME_EVERY } from './journal/keyframePolicy.js';
+export { shouldKeyframe, nextKeyframeState, DEFAULT_KEYFRAME_EVERY, KEYFRAME_MIN_BYTES } from './journal/keyframePolicy.js';
 export { MachineRegistry, machineVersion } from './runtime/registry.js';
 export { statusOf } from './runtime/status.js';
 export { acceptedEvents } from './runtime/acceptedEvents.js';

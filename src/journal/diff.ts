@@ -43,9 +43,9 @@ function diffObject(prev: Record<string, unknown>, next: Record<string, unknown>
     if (!Object.hasOwn(next, key) || next[key] === undefined) ops.push({ op: 'remove', path: child(path, key) });
   }
   for (const key in next) {
-    if (!Object.hasOwn(next, key)) continue;
     const value = next[key];
-    if (value === undefined) continue;
+    // The common case first, before any path is built: a branch both sides share.
+    if (value === undefined || prev[key] === value || !Object.hasOwn(next, key)) continue;
     const at = child(path, key);
     if (!Object.hasOwn(prev, key) || prev[key] === undefined) {
       checkJson(value, at);
@@ -120,6 +120,7 @@ function freeze(value: object): void {
 }
 
 function child(path: string, key: string): string {
+  if (!key.includes('~') && !key.includes('/')) return `${path}/${key}`;
   return `${path}/${key.replace(/~/g, '~0').replace(/\//g, '~1')}`;
 }
 

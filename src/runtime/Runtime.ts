@@ -166,7 +166,9 @@ export class Runtime {
     if (options.key !== undefined && (typeof options.key !== 'string' || options.key.length === 0 || options.key.length > 512)) {
       throw new InvalidArgumentError('A send key must be a non-empty string of at most 512 characters');
     }
-    if (!this.hosts.has(id) && !this.loading.has(id)) {
+    const hosted = this.hosts.get(id);
+    if (hosted) return this.deliverTo(hosted, event, options.key);
+    if (!this.loading.has(id)) {
       const meta = await this.store.getMeta(id);
       if (!meta) throw new ExecutionNotFoundError(id);
       if (isFinished(meta.status)) throw new ExecutionFinishedError(id, meta.status);

@@ -145,8 +145,15 @@ export class LmdbStore implements Store {
   async append(write: TransitionWrite): Promise<void> {
     const p = this.executions.ifVersion(write.meta.id, write.version, () => {
       void this.issue(write);
-    });
-    if (!(await this.durable(p))) throw this.lockedError(write.meta.id);
+    }) as Promise<boolean> & { flushed?: Promise<void> };
+    let ok: boolean;
+    try {
+      ok = await p;
+      if (this.waitFlush && p.flushed) await p.flushed;
+    } catch (err) {
+      throw new StoreFailureError(`LMDB write failed: ${String(err)}`, err);
+    }
+    if (!ok) throw this.lockedError(write.meta.id);
   }
 
   /** The error for a write fenced off because another process claimed the execution. */
