@@ -30,8 +30,8 @@ const FINISHED: readonly ExecutionStatus[] = ['completed', 'failed', 'cancelled'
  */
 class Exec {
   meta!: ExecutionMeta;
-  /** The store version this writer expects (see TransitionWrite.version). */
-  version = 0;
+  /** The store version this writer expects (see TransitionWrite.version): 1 after create, bumped by claims. */
+  version = 1;
 
   constructor(
     readonly id: string,
@@ -39,7 +39,7 @@ class Exec {
   ) {}
 
   /** Transition 0: a keyframe of `snapshot`. */
-  create(at: number, status: ExecutionStatus = 'waiting', snapshot: Json = { context: { n: 0 }, value: 'a' }): TransitionWrite {
+  create(at: number, status: ExecutionStatus = 'waiting', snapshot: Json = { context: { n: 0 }, value: 'a' }): TransitionWrite & { meta: ExecutionMeta } {
     this.meta = {
       id: this.id,
       machineId: this.machineId,
@@ -51,10 +51,10 @@ class Exec {
       createdAt: at,
       updatedAt: at,
       parent: { id: `parent-of-${this.id}`, seq: 3 },
-      keyframe: { seq: 0, bytes: JSON.stringify(snapshot).length, patchBytes: 0 },
     };
     this.version = 1;
     return {
+      id: this.id,
       version: 0,
       meta: structuredClone(this.meta),
       entry: { seq: 0, at, event: { type: 'xstate.init', id: this.id }, patch: [], value: 'a', status },
@@ -75,7 +75,6 @@ class Exec {
       statusSince: status === previous.status ? previous.statusSince : at,
       value,
       updatedAt: at,
-      ...(options.keyframe !== undefined ? { keyframe: { seq, bytes: JSON.stringify(options.keyframe).length, patchBytes: 0 } } : {}),
     };
     const entry: JournalEntry = {
       seq,
@@ -86,7 +85,8 @@ class Exec {
       status,
     };
     return {
-      version: this.version++,
+      id: this.id,
+      version: this.version,
       meta: structuredClone(this.meta),
       entry,
       ...(options.keyframe !== undefined ? { keyframe: options.keyframe } : {}),
@@ -763,6 +763,22 @@ describe.each(storeConfigs)('Store contract: $name', (config) => {
     });
   });
 
+  describe('transitions that leave the row alone', () => {
+    it('a transition without meta writes its journal entry; reads report its seq, value and time', async () => {
+      const exec = await seed(store, 'light', 1);
+      const before = await store.getMeta('light');
+      const { meta: _row, ...journalOnly } = exec.next(7_000, { value: 'moved' });
+      await store.append(journalOnly);
+      const after = await store.getMeta('light');
+      expect(after).toEqual({ ...before, seq: 2, value: 'moved', updatedAt: 7_000 });
+      expect((await store.list({})).items.find((m) => m.id === 'light')).toEqual(after);
+      expect((await store.list({ status: 'waiting' })).items.find((m) => m.id === 'light')).toEqual(after);
+      expect((await store.readJournal('light')).map((e) => e.seq)).toEqual([0, 1, 2]);
+      const claim = await store.claim('light', 'me', 100_000);
+      expect(claim.ok && claim.meta).toEqual({ ...after, owner: 'me' });
+    });
+  });
+
   describe('fencing: a writer that lost its claim cannot write', () => {
     const NOW = 100_000;
     const owner = (id: string, leaseUntil: number): OwnerRecord => ({ id, pid: 1, host: 'h', startedAt: 0, leaseUntil });
@@ -785,7 +801,7 @@ describe.each(storeConfigs)('Store contract: $name', (config) => {
       expect((await store.countByStatus()).completed).toBe(0);
     });
 
-    it('writes issued together at consecutive versions all land; one at a skipped version does not', async () => {
+    it('writes issued together at the current version all land; one at another version does not', async () => {
       const exec = await seed(store, 'piped', 0);
       const a = store.append(exec.next(2_000));
       const b = store.append(exec.next(2_001));
@@ -818,12 +834,12 @@ describe.each(storeConfigs)('Store contract: $name', (config) => {
       const a = timer('a', 5_000);
       const b = timer('b', 3_000);
       const w1 = exec.next(1_001);
-      w1.meta.timers = [a, b];
+      w1.meta!.timers = [a, b];
       await store.append({ ...w1, timers: { add: [a, b], remove: [] } });
       const other = await seed(store, 'tm-2', 0);
       const c = timer('c', 4_000);
       const w2 = other.next(1_002);
-      w2.meta.timers = [c];
+      w2.meta!.timers = [c];
       await store.append({ ...w2, timers: { add: [c], remove: [] } });
       expect(await store.dueTimers(4_500, 10)).toEqual([
         { id: 'tm', timer: 'b', dueAt: 3_000 },
@@ -831,7 +847,7 @@ describe.each(storeConfigs)('Store contract: $name', (config) => {
       ]);
       expect(await store.dueTimers(10_000, 2)).toHaveLength(2);
       const w3 = exec.next(1_003);
-      w3.meta.timers = [a];
+      w3.meta!.timers = [a];
       await store.append({ ...w3, timers: { add: [], remove: [b] } });
       expect((await store.dueTimers(10_000, 10)).map((t) => t.timer)).toEqual(['c', 'a']);
       await store.delete(['tm']);

@@ -1,6 +1,6 @@
 import fastJsonPatch from 'fast-json-patch';
 import type { Operation } from 'fast-json-patch';
-import type { Json, PatchOperation, Store } from '../store/Store.js';
+import type { Json, KeyframeState, PatchOperation, Store } from '../store/Store.js';
 
 const { applyPatch } = fastJsonPatch;
 
@@ -15,13 +15,26 @@ const { applyPatch } = fastJsonPatch;
  * ```
  */
 export async function rebuildSnapshot(store: Store, id: string, seq: number): Promise<Json | undefined> {
+  return (await rebuildWithKeyframe(store, id, seq))?.snapshot;
+}
+
+/**
+ * The same, with the keyframe bookkeeping at `seq` (which keyframe it rests on, its size, the
+ * patch bytes since), so a restored execution goes on writing keyframes where it left off.
+ */
+export async function rebuildWithKeyframe(store: Store, id: string, seq: number): Promise<{ snapshot: Json; keyframe: KeyframeState } | undefined> {
   const keyframe = await store.keyframeAtOrBefore(id, seq);
   if (!keyframe) return undefined;
-  if (keyframe.seq === seq) return keyframe.snapshot;
+  const bytes = JSON.stringify(keyframe.snapshot).length;
+  if (keyframe.seq === seq) return { snapshot: keyframe.snapshot, keyframe: { seq, bytes, patchBytes: 0 } };
   const entries = await store.readJournal(id, { from: keyframe.seq + 1, to: seq });
   let doc = keyframe.snapshot;
-  for (const entry of entries) doc = applyOps(doc, entry.patch);
-  return doc;
+  let patchBytes = 0;
+  for (const entry of entries) {
+    doc = applyOps(doc, entry.patch);
+    if (entry.patch.length) patchBytes += JSON.stringify(entry.patch).length;
+  }
+  return { snapshot: doc, keyframe: { seq: keyframe.seq, bytes, patchBytes } };
 }
 
 /** Applies a patch in place (the document must be the caller's own copy). */

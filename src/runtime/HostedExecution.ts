@@ -9,6 +9,7 @@ import {
   type ExecutionStatus,
   type InboxEntry,
   type Json,
+  type KeyframeState,
   type PatchOperation,
   type Store,
   type TimerRecord,
@@ -58,8 +59,10 @@ export class HostedExecution implements EffectHost {
   /** The last persisted snapshot written (JSON, frozen, sharing branches with the live actor). */
   private prev?: Json;
   private lastSnapshot?: AnyMachineSnapshot;
-  /** The store version of the execution after the last issued write (see TransitionWrite). */
-  private version = 0;
+  /** The store version of the execution: 1 once created, bumped by each claim (see TransitionWrite). */
+  private version = 1;
+  /** When the next keyframe is due. */
+  private keyframe: KeyframeState = { seq: 0, bytes: 0, patchBytes: 0 };
   /** Resolves when the last issued write is durable. */
   commit: Promise<void> = Promise.resolve();
   private creating = false;
@@ -96,7 +99,6 @@ export class HostedExecution implements EffectHost {
       createdAt: now,
       updatedAt: now,
       owner: this.ctx.ownerId,
-      keyframe: { seq: 0, bytes: 0, patchBytes: 0 },
       ...(parent ? { parent } : {}),
     };
     // The input is journalled with transition 0 (XState's init event carries it), not kept in
@@ -117,9 +119,10 @@ export class HostedExecution implements EffectHost {
   }
 
   /** Continues a stored execution from its snapshot at `meta.seq`, with its timers re-armed. */
-  restore(meta: ExecutionMeta, snapshot: Json, version: number): void {
+  restore(meta: ExecutionMeta, snapshot: Json, version: number, keyframe: KeyframeState): void {
     this.meta = { ...meta, owner: this.ctx.ownerId };
     this.version = version;
+    this.keyframe = keyframe;
     this.timers = new Map((meta.timers ?? []).map((t) => [t.id, t]));
     this.timerSources = new Map();
     this.invoked.clear();
@@ -290,8 +293,11 @@ export class HostedExecution implements EffectHost {
     const now = this.ctx.clock.now();
     const patchBytes = patch.length ? JSON.stringify(patch).length : 0;
     const final = isFinished(status);
-    const keyframe = first || shouldKeyframe(this.meta.keyframe, seq, patchBytes, final, this.ctx.keyframeEvery);
+    const keyframe = first || shouldKeyframe(this.keyframe, seq, patchBytes, final, this.ctx.keyframeEvery);
+    this.keyframe = nextKeyframeState(this.keyframe, seq, patchBytes, keyframe ? JSON.stringify(persisted).length : undefined);
     const previous = first ? undefined : { status: this.meta.status, statusSince: this.meta.statusSince };
+    // Whether the execution's row changes beyond seq, value and time (which the journal carries).
+    let rowChanged = first || final || previous?.status !== status;
     const meta: ExecutionMeta = {
       ...this.meta,
       seq,
@@ -299,7 +305,6 @@ export class HostedExecution implements EffectHost {
       statusSince: previous && previous.status === status ? previous.statusSince : now,
       value: (persisted as { value?: Json }).value ?? null,
       updatedAt: now,
-      keyframe: nextKeyframeState(this.meta.keyframe, seq, patchBytes, keyframe ? JSON.stringify(persisted).length : undefined),
     };
     if (status === 'completed') meta.output = (persisted as { output?: Json }).output ?? null;
     if (status === 'failed' && snapshot) meta.error = toErrorRecord(snapshot.error);
@@ -307,20 +312,28 @@ export class HostedExecution implements EffectHost {
     // Delayed events pending after this transition (none once it is finished).
     const { timers, sources } = final ? { timers: new Map<string, TimerRecord>(), sources: new Map<string, object>() } : this.currentTimers();
     const timerChanges = diffTimers(this.timers, timers);
-    meta.timers = [...timers.values()];
+    if (timerChanges) {
+      meta.timers = [...timers.values()];
+      rowChanged = true;
+    }
 
     // Effects: the ones XState started in this transition get their keys; finished ones leave.
-    const children = ((persisted as { children?: Record<string, unknown> }).children ?? {}) as Record<string, unknown>;
-    const effects: Record<string, { key: string; seq: number }> = {};
-    for (const [childId, known] of Object.entries(this.meta.effects ?? {})) if (!final && childId in children) effects[childId] = known;
     const started = [...this.invoked];
     this.invoked.clear();
-    for (const [childId] of started) effects[childId] = { key: `${this.id}/${childId}@${seq}`, seq };
-    meta.effects = effects;
+    const known = this.meta.effects ?? {};
+    const children = ((persisted as { children?: Record<string, unknown> }).children ?? {}) as Record<string, unknown>;
+    if (started.length || Object.keys(known).some((childId) => final || !(childId in children))) {
+      const effects: Record<string, { key: string; seq: number }> = {};
+      for (const [childId, effect] of Object.entries(known)) if (!final && childId in children) effects[childId] = effect;
+      for (const [childId] of started) effects[childId] = { key: `${this.id}/${childId}@${seq}`, seq };
+      meta.effects = effects;
+      rowChanged = true;
+    }
 
     const write: TransitionWrite = {
-      version: this.version++,
-      meta,
+      id: this.id,
+      version: this.version,
+      ...(rowChanged ? { meta } : {}),
       entry: { seq, at: now, event: journalEvent(cause), patch, value: meta.value, status },
       ...(keyframe ? { keyframe: persisted } : {}),
       ...(previous ? { previous } : {}),
@@ -336,6 +349,7 @@ export class HostedExecution implements EffectHost {
     this.commit = this.issue(write, first);
     this.ctx.clock.track?.(this.commit);
     if (started.length) {
+      const effects = meta.effects ?? {};
       // Commit before effect: the effects' code starts once this transition is durable.
       this.commit.then(
         () => {
@@ -352,11 +366,12 @@ export class HostedExecution implements EffectHost {
   }
 
   private issue(write: TransitionWrite, first: boolean): Promise<void> {
-    const written = first
-      ? this.ctx.store.create(write).then((created) => {
-          if (!created) throw new ExecutionExistsError(this.id);
-        })
-      : this.ctx.store.append(write);
+    const written =
+      first && write.meta
+        ? this.ctx.store.create({ ...write, meta: write.meta }).then((created) => {
+            if (!created) throw new ExecutionExistsError(this.id);
+          })
+        : this.ctx.store.append(write);
     written.catch((err: unknown) => this.onCommitFailed(err));
     return written;
   }
@@ -392,7 +407,7 @@ export class HostedExecution implements EffectHost {
     this.invoked.clear();
     this.stopActor();
     const snapshot = structuredClone(this.prev);
-    this.restore(this.meta, snapshot as Json, this.version);
+    this.restore(this.meta, snapshot as Json, this.version, this.keyframe);
   }
 
   private onCommitFailed(err: unknown): void {
@@ -433,8 +448,9 @@ function journalEvent(event: { type: string }): Json {
 /** Timer rows to add and remove between two sets, or undefined when they hold the same timers. */
 function diffTimers(before: ReadonlyMap<string, TimerRecord>, after: ReadonlyMap<string, TimerRecord>): TransitionWrite['timers'] {
   if (sameTimers(before, after)) return undefined;
+  // A timer scheduled again under its id moves: its old row goes, its new one comes.
   return {
-    add: [...after.values()].filter((t) => !before.has(t.id)),
-    remove: [...before.values()].filter((t) => !after.has(t.id)),
+    add: [...after.values()].filter((t) => before.get(t.id)?.dueAt !== t.dueAt),
+    remove: [...before.values()].filter((t) => after.get(t.id)?.dueAt !== t.dueAt),
   };
 }

@@ -20,7 +20,7 @@ import {
 } from '../errors.js';
 import { checkJson } from '../journal/diff.js';
 import { DEFAULT_KEYFRAME_EVERY } from '../journal/keyframePolicy.js';
-import { rebuildSnapshot } from '../journal/rebuild.js';
+import { rebuildSnapshot, rebuildWithKeyframe } from '../journal/rebuild.js';
 import { lmdbStore } from '../store/lmdbStore.js';
 import {
   ACTIVE_STATUSES,
@@ -495,11 +495,11 @@ export class Runtime {
       if (claim.reason === 'finished') throw new ExecutionFinishedError(id, claim.meta.status);
       throw new ExecutionLockedError(id, claim.owner);
     }
-    const snapshot = await rebuildSnapshot(this.store, id, claim.meta.seq);
-    if (snapshot === undefined) throw new ExecutionNotFoundError(id);
+    const rebuilt = await rebuildWithKeyframe(this.store, id, claim.meta.seq);
+    if (rebuilt === undefined) throw new ExecutionNotFoundError(id);
     this.assertOpen();
     const host = new HostedExecution(this.ctx, this.registry.get(meta.machineId), id);
-    host.restore(claim.meta, snapshot, claim.version);
+    host.restore(claim.meta, rebuilt.snapshot, claim.version, rebuilt.keyframe);
     this.hosts.set(id, host);
     // Events other processes sent before this one took over come first, in their order.
     await this.consumeInbox(host).catch(() => undefined);

@@ -61,10 +61,10 @@ export function pendingTimers(
   return { timers, sources: nextSources };
 }
 
-/** Whether two timer sets hold the same ids. */
+/** Whether two timer sets hold the same timers, due at the same times. */
 export function sameTimers(a: ReadonlyMap<string, TimerRecord>, b: ReadonlyMap<string, TimerRecord>): boolean {
   if (a.size !== b.size) return false;
-  for (const id of a.keys()) if (!b.has(id)) return false;
+  for (const [id, t] of a) if (b.get(id)?.dueAt !== t.dueAt) return false;
   return true;
 }
 

@@ -63,7 +63,13 @@ export interface EffectRecord {
   error?: ErrorRecord;
 }
 
-/** The row in `executions`: everything about an execution but its snapshot and history. */
+/**
+ * The row in `executions`: everything about an execution but its snapshot and history.
+ *
+ * `seq`, `value` and `updatedAt` are those of the latest transition: stores merge them from the
+ * journal when they read the row, because the row itself is rewritten only when something else
+ * changes (status, timers, effects, owner, outcome). Most transitions write one journal entry.
+ */
 export interface ExecutionMeta {
   id: string;
   machineId: string;
@@ -81,7 +87,6 @@ export interface ExecutionMeta {
   parent?: { id: string; seq: number };
   /** Owner (runtime process) currently running the execution. */
   owner?: string;
-  keyframe: KeyframeState;
   /** Delayed events pending now, with their absolute due times. */
   timers?: TimerRecord[];
   /** Durable effects in flight, by child actor id: the idempotency key and the seq that invoked them. */
@@ -115,13 +120,15 @@ export interface JournalEntry {
 
 /** One transition as one write transaction. */
 export interface TransitionWrite {
+  id: string;
   /**
-   * The execution's version this write expects to find (0: it does not exist yet); the write
-   * leaves version + 1. Every write and every claim bumps the version, so a process that lost
-   * its claim (a takeover while it stalled) can no longer write: its writes are fenced off.
+   * The execution's version this write expects to find (ignored by `create`, which writes
+   * version 1). Transitions keep the version; every claim bumps it, so a process that lost its
+   * claim (a takeover while it stalled) can no longer write: its writes are fenced off.
    */
   version: number;
-  meta: ExecutionMeta;
+  /** The execution's row, when it changes with this transition (always at `create`). */
+  meta?: ExecutionMeta;
   entry: JournalEntry;
   /** Full persisted snapshot at `entry.seq`, when a keyframe is due. */
   keyframe?: Json;
@@ -181,8 +188,8 @@ export interface Store {
   open(): Promise<void>;
   close(): Promise<void>;
 
-  /** Writes transition 0 of a new execution; false if the id exists already. */
-  create(write: TransitionWrite): Promise<boolean>;
+  /** Writes transition 0 of a new execution (its version is 1); false if the id exists already. */
+  create(write: TransitionWrite & { meta: ExecutionMeta }): Promise<boolean>;
   /**
    * Writes one transition as one transaction, if the execution is still at `write.version`;
    * otherwise writes nothing and rejects with `ExecutionLockedError` naming the current owner.

@@ -107,22 +107,32 @@ export class LmdbStore implements Store {
   }
 
   /** Issues the puts of one transition; issued together they land in one LMDB transaction. */
-  private issue(write: TransitionWrite): Promise<boolean> {
-    const { meta, entry, keyframe, previous } = write;
-    this.journal.put([meta.id, entry.seq], entry);
-    if (keyframe !== undefined) this.keyframes.put([meta.id, entry.seq], keyframe);
-    // The index moves only when the status does: most transitions leave it alone.
-    if (!previous || previous.status !== meta.status || previous.statusSince !== meta.statusSince) {
-      if (previous) this.index.remove([previous.status, previous.statusSince, meta.id]);
-      this.index.put([meta.status, meta.statusSince, meta.id], meta.machineId);
-    }
+  private issue(write: TransitionWrite, version: number): void {
+    const { id, meta, entry, keyframe, previous } = write;
+    this.journal.put([id, entry.seq], entry);
+    if (keyframe !== undefined) this.keyframes.put([id, entry.seq], keyframe);
     if (write.timers) {
-      for (const t of write.timers.remove) this.timers.remove([t.dueAt, meta.id, t.id]);
-      for (const t of write.timers.add) this.timers.put([t.dueAt, meta.id, t.id], null);
+      for (const t of write.timers.remove) this.timers.remove([t.dueAt, id, t.id]);
+      for (const t of write.timers.add) this.timers.put([t.dueAt, id, t.id], null);
     }
-    if (write.inbox) this.inbox.put([meta.id, write.inbox.n], write.inbox);
-    if (write.sendKey !== undefined) this.keys.put([meta.id, write.sendKey], entry.seq);
-    return this.executions.put(meta.id, meta, write.version + 1);
+    if (write.inbox) this.inbox.put([id, write.inbox.n], write.inbox);
+    if (write.sendKey !== undefined) this.keys.put([id, write.sendKey], entry.seq);
+    if (!meta) return;
+    // The index moves only when the status does.
+    if (!previous || previous.status !== meta.status || previous.statusSince !== meta.statusSince) {
+      if (previous) this.index.remove([previous.status, previous.statusSince, id]);
+      this.index.put([meta.status, meta.statusSince, id], meta.machineId);
+    }
+    this.executions.put(id, meta, version);
+  }
+
+  /** The row with the latest transition's seq, value and time (see ExecutionMeta). */
+  private current(meta: ExecutionMeta | undefined): ExecutionMeta | undefined {
+    if (!meta) return undefined;
+    for (const { value } of this.journal.getRange({ start: [meta.id, MAX_SEQ], end: [meta.id, meta.seq], reverse: true, limit: 1 })) {
+      return { ...meta, seq: value.seq, value: value.value, updatedAt: value.at };
+    }
+    return meta;
   }
 
   private durable(p: Promise<boolean>): Promise<boolean> {
@@ -136,16 +146,14 @@ export class LmdbStore implements Store {
   create(write: TransitionWrite): Promise<boolean> {
     // The block's promise resolves false when the id exists (no put in it is applied); the
     // puts' own promises settle with it.
-    const p = this.executions.ifNoExists(write.meta.id, () => {
-      void this.issue(write);
-    });
+    const p = this.executions.ifNoExists(write.id, () => this.issue(write, 1));
     return this.durable(p);
   }
 
   async append(write: TransitionWrite): Promise<void> {
-    const p = this.executions.ifVersion(write.meta.id, write.version, () => {
-      void this.issue(write);
-    }) as Promise<boolean> & { flushed?: Promise<void> };
+    const p = this.executions.ifVersion(write.id, write.version, () => this.issue(write, write.version)) as Promise<boolean> & {
+      flushed?: Promise<void>;
+    };
     let ok: boolean;
     try {
       ok = await p;
@@ -153,7 +161,7 @@ export class LmdbStore implements Store {
     } catch (err) {
       throw new StoreFailureError(`LMDB write failed: ${String(err)}`, err);
     }
-    if (!ok) throw this.lockedError(write.meta.id);
+    if (!ok) throw this.lockedError(write.id);
   }
 
   /** The error for a write fenced off because another process claimed the execution. */
@@ -164,7 +172,7 @@ export class LmdbStore implements Store {
   }
 
   async getMeta(id: string): Promise<ExecutionMeta | undefined> {
-    return this.executions.get(id);
+    return this.current(this.executions.get(id));
   }
 
   async list(query: ListQuery): Promise<Page<ExecutionMeta>> {
@@ -178,7 +186,7 @@ export class LmdbStore implements Store {
       for (const { key, value: machineId } of this.index.getRange({ start, end: [query.status, MAX_SEQ] })) {
         if (after !== undefined && compareListKeys(key, after) === 0) continue;
         if (query.machine && machineId !== query.machine) continue;
-        const meta = this.executions.get(key[2]);
+        const meta = this.current(this.executions.get(key[2]));
         if (!meta) continue;
         items.push(meta);
         keys.push(key);
@@ -188,7 +196,7 @@ export class LmdbStore implements Store {
       for (const { key, value } of this.executions.getRange({ start: (after as string | undefined) ?? '' })) {
         if (after !== undefined && key === after) continue;
         if (query.machine && value.machineId !== query.machine) continue;
-        items.push(value);
+        items.push(this.current(value) as ExecutionMeta);
         keys.push(key);
         if (items.length > limit) break;
       }
@@ -209,7 +217,7 @@ export class LmdbStore implements Store {
   async listSince(status: ExecutionStatus, before: number, limit: number): Promise<ExecutionMeta[]> {
     const metas: ExecutionMeta[] = [];
     for (const key of this.index.getKeys({ start: [status], end: [status, before], limit })) {
-      const meta = this.executions.get(key[2]);
+      const meta = this.current(this.executions.get(key[2]));
       if (meta) metas.push(meta);
     }
     return metas;
@@ -327,7 +335,7 @@ export class LmdbStore implements Store {
       const claimed = { ...meta, owner };
       const version = (row.version ?? 0) + 1;
       this.executions.putSync(id, claimed, version);
-      return { ok: true, meta: claimed, version };
+      return { ok: true, meta: this.current(claimed) as ExecutionMeta, version };
     });
   }
 }

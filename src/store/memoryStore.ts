@@ -54,45 +54,51 @@ class MemoryStore implements Store {
   async close(): Promise<void> {}
 
   private apply(row: Row, write: TransitionWrite): void {
-    row.version = write.version + 1;
-    row.meta = clone(write.meta);
+    if (write.meta) row.meta = clone(write.meta);
     row.journal[write.entry.seq] = clone(write.entry);
     if (write.keyframe !== undefined) row.keyframes.set(write.entry.seq, clone(write.keyframe));
     if (write.inbox) row.inbox.set(write.inbox.n, clone(write.inbox));
     if (write.sendKey !== undefined) row.keys.set(write.sendKey, write.entry.seq);
   }
 
-  async create(write: TransitionWrite): Promise<boolean> {
-    if (this.rows.has(write.meta.id)) return false;
-    const row: Row = { version: 0, meta: write.meta, journal: [], keyframes: new Map(), effects: new Map(), inbox: new Map(), keys: new Map() };
+  /** The row with the latest transition's seq, value and time, as a copy (see ExecutionMeta). */
+  private current(row: Row): ExecutionMeta {
+    const meta = clone(row.meta);
+    const last = row.journal[row.journal.length - 1];
+    return last && last.seq > meta.seq ? { ...meta, seq: last.seq, value: clone(last.value), updatedAt: last.at } : meta;
+  }
+
+  async create(write: TransitionWrite & { meta: ExecutionMeta }): Promise<boolean> {
+    if (this.rows.has(write.id)) return false;
+    const row: Row = { version: 1, meta: write.meta, journal: [], keyframes: new Map(), effects: new Map(), inbox: new Map(), keys: new Map() };
     this.apply(row, write);
-    this.rows.set(write.meta.id, row);
+    this.rows.set(write.id, row);
     return true;
   }
 
   async append(write: TransitionWrite): Promise<void> {
-    const row = this.rows.get(write.meta.id);
+    const row = this.rows.get(write.id);
     if (!row || row.version !== write.version) {
       const owner = row?.meta.owner;
       const record = owner ? this.owners.get(owner) : undefined;
-      throw new ExecutionLockedError(write.meta.id, record ? clone(record) : { id: owner ?? 'none', pid: 0, host: 'unknown', leaseUntil: 0 });
+      throw new ExecutionLockedError(write.id, record ? clone(record) : { id: owner ?? 'none', pid: 0, host: 'unknown', leaseUntil: 0 });
     }
     this.apply(row, write);
   }
 
   async getMeta(id: string): Promise<ExecutionMeta | undefined> {
     const row = this.rows.get(id);
-    return row && clone(row.meta);
+    return row && this.current(row);
   }
 
   /** Sort keys as the LMDB index does: by id, or by [status, statusSince, id]. */
-  private sorted(status: ExecutionStatus | undefined): { key: ListKey; meta: ExecutionMeta }[] {
-    const metas = [...this.rows.values()].map((r) => r.meta);
-    if (!status) return metas.map((meta) => ({ key: meta.id, meta })).sort((a, b) => cmp(a.meta.id, b.meta.id));
-    return metas
-      .filter((m) => m.status === status)
-      .sort((a, b) => a.statusSince - b.statusSince || cmp(a.id, b.id))
-      .map((meta) => ({ key: [meta.status, meta.statusSince, meta.id] as ListKey, meta }));
+  private sorted(status: ExecutionStatus | undefined): { key: ListKey; meta: ExecutionMeta; row: Row }[] {
+    const rows = [...this.rows.values()];
+    if (!status) return rows.map((row) => ({ key: row.meta.id as ListKey, meta: row.meta, row })).sort((a, b) => cmp(a.meta.id, b.meta.id));
+    return rows
+      .filter((r) => r.meta.status === status)
+      .sort((a, b) => a.meta.statusSince - b.meta.statusSince || cmp(a.meta.id, b.meta.id))
+      .map((row) => ({ key: [row.meta.status, row.meta.statusSince, row.meta.id] as ListKey, meta: row.meta, row }));
   }
 
   async list(query: ListQuery): Promise<Page<ExecutionMeta>> {
@@ -102,7 +108,7 @@ class MemoryStore implements Store {
     if (after !== undefined) rows = rows.filter((r) => compareListKeys(r.key, after) > 0);
     if (query.machine) rows = rows.filter((r) => r.meta.machineId === query.machine);
     const page = rows.slice(0, limit);
-    const items = page.map((r) => clone(r.meta));
+    const items = page.map((r) => this.current(r.row));
     const last = page[page.length - 1];
     return rows.length > limit && last ? { items, cursor: encodeCursor(last.key) } : { items };
   }
@@ -117,7 +123,7 @@ class MemoryStore implements Store {
     return this.sorted(status)
       .filter((r) => r.meta.statusSince < before)
       .slice(0, limit)
-      .map((r) => clone(r.meta));
+      .map((r) => this.current(r.row));
   }
 
   async readJournal(id: string, range: JournalRange = {}): Promise<JournalEntry[]> {
@@ -218,16 +224,16 @@ class MemoryStore implements Store {
   async claim(id: string, owner: string, now: number): Promise<ClaimResult> {
     const row = this.rows.get(id);
     if (!row) return { ok: false, reason: 'missing' };
-    if (isFinished(row.meta.status)) return { ok: false, reason: 'finished', meta: clone(row.meta) };
+    if (isFinished(row.meta.status)) return { ok: false, reason: 'finished', meta: this.current(row) };
     if (row.meta.owner && row.meta.owner !== owner) {
       const current = this.owners.get(row.meta.owner);
       if (current && current.leaseUntil > now) {
-        return { ok: false, reason: 'owned', meta: clone(row.meta), owner: clone(current) };
+        return { ok: false, reason: 'owned', meta: this.current(row), owner: clone(current) };
       }
     }
     row.meta = { ...row.meta, owner };
     row.version++;
-    return { ok: true, meta: clone(row.meta), version: row.version };
+    return { ok: true, meta: this.current(row), version: row.version };
   }
 }
 
