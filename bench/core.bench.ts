@@ -5,7 +5,7 @@
  * Throughput (many executions, each event a transition):
  *   A  XState in memory, no persistence: N actors, round after round one INC to each.
  *   B  raw lmdb-js: N puts of a journal-entry-sized record per turn, each awaited with `flushed`.
- *   B' raw lmdb-js doing durastate's write set per transition (journal entry + meta, plus a
+ *   B' raw lmdb-js doing durastate's write set per transition (journal entry under the fencing check, plus a
  *      keyframe as often as durastate writes one), N transitions per turn: the ceiling for the
  *      current layout.
  *   B" (reference) the same puts as B under one global increasing key, as an append-only log
@@ -217,8 +217,10 @@ function rawPutsContender(o: CoreOptions, cal: Calibration, env: () => RootDatab
 
 /**
  * Issues durastate's writes for one transition of execution `id` (B', E'), as the LMDB store
- * does them: the journal entry, a keyframe as often as durastate writes one, and the meta with
- * its version bumped, all inside one `ifVersion` block on the meta (the fencing check).
+ * does them: inside one `ifVersion` block on the execution's row (the fencing check, which
+ * does not bump the version), the journal entry and a keyframe as often as durastate writes
+ * one. The row itself is written at creation only: durastate rewrites it when the status,
+ * timers, effects, owner or outcome change, which the counter's transitions never do.
  * Keep in step with `src/store/lmdbStore.ts` when its write path changes.
  */
 class WriteSet {
@@ -226,7 +228,7 @@ class WriteSet {
   private readonly journal: Database;
   private readonly executions: Database;
   private readonly keyframes: Database;
-  private readonly versions = new Map<string, number>();
+  private readonly created = new Set<string>();
 
   constructor(
     env: RootDatabase,
@@ -240,16 +242,16 @@ class WriteSet {
   /** The promise resolves once the commit holding the writes is flushed. */
   put(id: string, seq: number): Promise<unknown> {
     const at = Date.now();
-    const version = this.versions.get(id);
     const keyframe = (this.keyframeCredit += this.cal.keyframesPerTransition) >= 1;
     if (keyframe) this.keyframeCredit -= 1;
+    const first = !this.created.has(id);
     const writes = () => {
       this.journal.put([id, seq], { ...this.cal.entry, seq, at });
       if (keyframe) this.keyframes.put([id, seq], this.cal.keyframe);
-      this.executions.put(id, { ...this.cal.meta, id, seq, updatedAt: at }, (version ?? 0) + 1);
+      if (first) this.executions.put(id, { ...this.cal.meta, id, seq, updatedAt: at }, 1);
     };
-    this.versions.set(id, (version ?? 0) + 1);
-    const p = version === undefined ? this.executions.ifNoExists(id, writes) : this.executions.ifVersion(id, version, writes);
+    this.created.add(id);
+    const p = first ? this.executions.ifNoExists(id, writes) : this.executions.ifVersion(id, 1, writes);
     return durable(p as Flushable);
   }
 }
