@@ -9,6 +9,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { defaultCoreOptions, formatCore, runCore, type CoreOptions } from './core.bench.js';
+import { defaultEffectsOptions, formatEffects, runEffects, type EffectsOptions } from './effects.bench.js';
 import { describeMachine, loadNote, machineInfo, sourceRevision } from './helpers.js';
 
 function version(pkg: string): string {
@@ -49,11 +50,16 @@ async function main(): Promise<void> {
   console.log('== core: durable transitions vs XState in memory vs raw LMDB ==');
   const core = await runCore({ ...defaultCoreOptions, ...options });
   console.log(`\n${formatCore(core)}\n`);
+
+  console.log('== effects and timers: durable vs XState in memory ==');
+  const effectsOptions: EffectsOptions = quick ? { executions: 100, steps: 5, rounds: 2 } : { ...defaultEffectsOptions, ...(rounds ? { rounds } : {}) };
+  const effects = await runEffects(effectsOptions);
+  console.log(`\n${formatEffects(effects)}\n`);
   const loadAfter = loadNote();
   console.log(`total ${((performance.now() - started) / 1000).toFixed(1)} s; ${loadAfter.text}`);
 
   const jsonPath = process.env.BENCH_JSON;
-  if (jsonPath) writeFileSync(jsonPath, `${JSON.stringify({ machine, source, load: [loadBefore.load1, loadAfter.load1], core }, null, 2)}\n`);
+  if (jsonPath) writeFileSync(jsonPath, `${JSON.stringify({ machine, source, load: [loadBefore.load1, loadAfter.load1], core, effects }, null, 2)}\n`);
 }
 
 main().catch((err: unknown) => {
