@@ -1,19 +1,25 @@
 /**
  * Durable external events under SIGKILL. A real child process (dist/test/fixtures/inboxHolder.js)
- * owns two executions; this process sends them events with idempotency keys through `rt.send`,
- * which appends each to the owner's inbox (one commit) and waits for the owner to commit the
- * transition that consumes it. The holder is SIGKILLed at random moments, often before it
- * consumed the events: hung (its event loop blocked before the sends, so none is consumed),
- * stalled for a while (some pile up), or running (killed between two sends, a few ms after one).
- * Sends are also issued after the kill, and keys are resent (while the holder lives, and after
- * the takeover).
+ * owns two executions; this process sends them events through `rt.send` (most with an
+ * idempotency key, some without), which appends each to the owner's inbox (one commit) and
+ * waits for the owner to commit the transition that consumes it. The holder is SIGKILLed at
+ * random moments, often before it consumed the events: hung (its event loop blocked before the
+ * sends: it consumes none), stalled during the sends (they pile up) and killed some ms later,
+ * running (sends a few ms apart, killed a few ms after one), or in the middle of draining a
+ * burst of them (killed once it applied some: between or inside consuming commits). Keys are
+ * resent while the holder lives (the resend waits in the inbox behind the original) and after
+ * the takeover.
  *
  * Every send must resolve: this process takes the executions over once the holder's pid is gone
- * and drains their inboxes. Each event is applied exactly once, and in the order the sends were
- * issued (each send is issued once the previous one is in the inbox or applied); a resend with a
- * key already applied (or waiting in the inbox) resolves with `duplicate: true` and the seq of
- * the one application, and never appears in the history. Then the next round starts a new holder,
- * which takes the executions back (its runtime recovers them), on the same store.
+ * and drains their inboxes. Each event is applied exactly once (keyless ones too: the inbox
+ * entry is acknowledged by the consuming transition's own commit), in the order the sends were
+ * issued (each send is issued once the previous one is in the inbox, or applied); a resend of
+ * an applied or waiting key resolves with `duplicate: true` and the seq of the one application,
+ * and never appears in the history. The next round starts a new holder, which takes the
+ * executions back (its runtime recovers them), on the same store.
+ *
+ * The second test also sends right after the kill (new keys, and resends of keys still waiting
+ * in the dead holder's inbox): those must be applied after the events already waiting.
  *
  * The schedule comes from a seeded PRNG (CRASH_SEED replays another one; CRASH_DEBUG=1 prints
  * the counts).
@@ -104,6 +110,8 @@ interface Counts {
   /** Rounds where the holder consumed some of an execution's events and not the others. */
   partialRounds: number;
   sentAfterKill: number;
+  /** Rounds whose sends after the kill went out while the takeover was applying waiting events. */
+  sentMidDrain: number;
   resendsThroughInbox: number;
   resendsAfterTakeover: number;
   restores: number;
@@ -120,8 +128,9 @@ interface RoundOptions {
   modes: readonly Mode[];
   /**
    * With `sendAfterKill`: per round, either the test runtime polls its inbox every 250 ms (an
-   * option) and the sends follow the kill at once (they find the inbox full), or it polls every
-   * 25 ms (the default) and they follow 0-60 ms later (often while the takeover drains it).
+   * option) and the sends follow the kill at once (they find the inbox full and the execution
+   * not taken over yet), or it polls every 25 ms (the default) and they are issued while the
+   * takeover is applying the waiting events (once it applied one, while others still wait).
    */
   varyPolling?: boolean;
 }
@@ -140,7 +149,7 @@ async function killRounds(seed: number, rounds: number, options: RoundOptions): 
   let sendNo = 0;
   let itemNo = 0;
   const modes: Record<Mode, number> = { hang: 0, stall: 0, live: 0, burst: 0 };
-  const counts: Counts = { rounds: 0, kills: 0, sentBeforeKill: 0, unconsumedAtKill: 0, partialRounds: 0, sentAfterKill: 0, resendsThroughInbox: 0, resendsAfterTakeover: 0, restores: 0, modes };
+  const counts: Counts = { rounds: 0, kills: 0, sentBeforeKill: 0, unconsumedAtKill: 0, partialRounds: 0, sentAfterKill: 0, sentMidDrain: 0, resendsThroughInbox: 0, resendsAfterTakeover: 0, restores: 0, modes };
 
   for (let round = 1; round <= rounds; round++) {
     const where = `seed ${seed}, round ${round}`;
@@ -151,7 +160,7 @@ async function killRounds(seed: number, rounds: number, options: RoundOptions): 
     expect(ready.owned, `${where}: the holder owns the executions`).toEqual(INBOX_IDS);
 
     const slowPoll = options.varyPolling === true && rand() < 0.5;
-    const afterKillDelay = options.varyPolling === true && !slowPoll ? Math.floor(rand() * 60) : 0;
+    const midDrain = options.varyPolling === true && !slowPoll;
     const rt: Runtime = await createRuntime({
       store: observedStore(lmdbStore({ path }), (_id, event) => appends.get((event as InboxItem).s)?.()),
       machines: [inboxMachine],
@@ -189,8 +198,9 @@ async function killRounds(seed: number, rounds: number, options: RoundOptions): 
       appends.delete(s);
       return record;
     };
-    const issueNew = (phase: Sent['phase']) => {
-      const exec = INBOX_IDS[Math.floor(rand() * INBOX_IDS.length)]!;
+    const issueNew = (phase: Sent['phase'], to?: string) => {
+      const pick = INBOX_IDS[Math.floor(rand() * INBOX_IDS.length)]!;
+      const exec = to ?? pick;
       // Some sends carry no idempotency key: only the inbox acknowledgement keeps them once.
       const keyed = rand() < 0.6;
       return issue(exec, `r${round}-${++itemNo}`, keyed, itemNo, true, phase);
@@ -248,8 +258,21 @@ async function killRounds(seed: number, rounds: number, options: RoundOptions): 
 
     // Sends issued once the owner is dead (before the earlier ones are applied): they must
     // come after them.
-    if (afterKill > 0 && afterKillDelay > 0) await sleep(afterKillDelay);
-    for (let i = 0; i < afterKill; i++) thisRound.push(await issueNew('after kill'));
+    let target: string | undefined;
+    if (afterKill > 0 && midDrain) {
+      // Wait until this process has taken an execution over and applied one of the events
+      // waiting in its inbox while others still wait (or give up and send anyway).
+      for (let polls = 0; polls < 5_000 && target === undefined; polls++) {
+        for (const id of INBOX_IDS) {
+          const meta = await rt.store.getMeta(id);
+          const [last] = await rt.store.readJournal(id, { reverse: true, limit: 1 });
+          if (meta?.owner === rt.ownerId && last !== undefined && last.at >= killedAt && (await rt.store.pendingInbox(id)).length > 0) target = id;
+        }
+        if (target === undefined) await sleep(0);
+      }
+      if (target !== undefined) counts.sentMidDrain++;
+    }
+    for (let i = 0; i < afterKill; i++) thisRound.push(await issueNew('after kill', target));
     counts.sentAfterKill += afterKill;
     if (resendAfterKill) await resendOne('after kill', thisRound);
 

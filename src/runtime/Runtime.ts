@@ -500,9 +500,10 @@ export class Runtime {
     this.assertOpen();
     const host = new HostedExecution(this.ctx, this.registry.get(meta.machineId), id);
     host.restore(claim.meta, rebuilt.snapshot, claim.version, rebuilt.keyframe);
-    this.hosts.set(id, host);
-    // Events other processes sent before this one took over come first, in their order.
+    // Events other processes sent before this one took over come first, in their order: until
+    // they are applied, sends to this id wait on `loading` instead of finding the host.
     await this.consumeInbox(host).catch(() => undefined);
+    if (!host.finished) this.hosts.set(id, host);
     return host;
   }
 

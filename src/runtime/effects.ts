@@ -118,7 +118,8 @@ async function runEffect(
       const retryAt = host.clock.now() + decision.delay;
       await host.recordEffect(args.self.id, { key, status: 'pending', attempts: attempt, retryAt, error });
       host.onEffectEvent?.({ type: 'effect.retrying', key, attempt, delay: decision.delay, error });
-      await sleepOn(host.clock, decision.delay, args.signal);
+      // Until the recorded due time, as a restarted process would wait.
+      await sleepOn(host.clock, Math.max(0, retryAt - host.clock.now()), args.signal);
       attempt++;
       continue;
     }
