@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { assign, createMachine, fromPromise, setup, spawnChild, type AnyStateMachine } from 'xstate';
+import { assign, createMachine, fromCallback, fromPromise, setup, spawnChild, type AnyStateMachine } from 'xstate';
 import {
   createRuntime,
   DurastateError,
@@ -197,6 +197,24 @@ describe('bad input gets a typed error and loses nothing', () => {
     await expectCode(rt.list({ status: 'sleeping' as never }), InvalidArgumentError, 'INVALID_ARGUMENT');
     await expectCode(rt.list({ cursor: '!!not-a-cursor' }), InvalidArgumentError, 'INVALID_ARGUMENT');
     expect((await rt.get('same'))?.context).toMatchObject({ done: 1, total: 5 });
+  });
+
+  it('starting an existing id with a machine that moves on at once cannot write into the existing execution', async () => {
+    // The new machine's second transition is issued in the same turn as its create: it must be
+    // fenced off when the create is refused, not land in the existing execution's history.
+    const eager = setup({ actors: { ping: fromCallback(({ sendBack }) => sendBack({ type: 'PONG' })) } }).createMachine({
+      id: 'eager',
+      initial: 'a',
+      states: { a: { invoke: { src: 'ping' }, on: { PONG: 'b' } }, b: {} },
+    });
+    const { rt } = await open([stepsMachine, eager]);
+    await rt.start('steps', { id: 'taken', input: { total: 1 } });
+    await rt.send('taken', { type: 'STEP', n: 1 });
+    const before = await rt.get('taken');
+    await expectCode(rt.start('eager', { id: 'taken' }), ExecutionExistsError, 'EXECUTION_EXISTS');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(await rt.get('taken')).toEqual(before);
+    expect((await rt.history('taken')).map((h) => (h.event as { type: string }).type)).toEqual(['xstate.init', 'STEP']);
   });
 
   it('an id that exists in the store but not in this process is refused too', async () => {

@@ -55,7 +55,7 @@ class Exec {
     this.version = 1;
     return {
       id: this.id,
-      version: 0,
+      version: 1,
       meta: structuredClone(this.meta),
       entry: { seq: 0, at, event: { type: 'xstate.init', id: this.id }, patch: [], value: 'a', status },
       keyframe: snapshot,

@@ -59,8 +59,14 @@ export class HostedExecution implements EffectHost {
   /** The last persisted snapshot written (JSON, frozen, sharing branches with the live actor). */
   private prev?: Json;
   private lastSnapshot?: AnyMachineSnapshot;
-  /** The store version of the execution: 1 once created, bumped by each claim (see TransitionWrite). */
-  private version = 1;
+  /**
+   * The store version of the execution (see TransitionWrite): random at creation, so that writes
+   * of this host can never match a row that another incarnation of the id created; bumped by
+   * each claim.
+   */
+  private version = 2 + Math.floor(Math.random() * 2 ** 48);
+  /** Transition 0's write: `create` resolves with it, not with later writes. */
+  private created?: Promise<void>;
   /** When the next keyframe is due. */
   private keyframe: KeyframeState = { seq: 0, bytes: 0, patchBytes: 0 };
   /** Resolves when the last issued write is durable. */
@@ -115,6 +121,7 @@ export class HostedExecution implements EffectHost {
       this.stopActor();
       throw fault;
     }
+    await this.created;
     await this.commit;
   }
 
@@ -193,7 +200,13 @@ export class HostedExecution implements EffectHost {
   recordEffect(_childId: string, record: EffectRecord): Promise<void> {
     const written = this.ctx.store.putEffect(this.id, record);
     this.ctx.clock.track?.(written);
-    return written;
+    // A record that cannot be written is the host's failure, not the effect's: it must not
+    // reach the machine's onError (a payment that went through must not be compensated).
+    // The host stops, and the effect's promise never settles.
+    return written.catch((err: unknown) => {
+      this.onCommitFailed(err);
+      return new Promise<void>(() => {});
+    });
   }
 
   onEffectEvent(event: EffectEvent): void {
@@ -368,9 +381,9 @@ export class HostedExecution implements EffectHost {
   private issue(write: TransitionWrite, first: boolean): Promise<void> {
     const written =
       first && write.meta
-        ? this.ctx.store.create({ ...write, meta: write.meta }).then((created) => {
+        ? (this.created = this.ctx.store.create({ ...write, meta: write.meta }).then((created) => {
             if (!created) throw new ExecutionExistsError(this.id);
-          })
+          }))
         : this.ctx.store.append(write);
     written.catch((err: unknown) => this.onCommitFailed(err));
     return written;
@@ -383,6 +396,8 @@ export class HostedExecution implements EffectHost {
    */
   private onFault(err: unknown, cause: { type: string }): void {
     this.fault = err;
+    // Effects XState started in the transition that cannot be committed must never run.
+    this.invoked.clear();
     if (this.delivering || this.creating) return;
     // Not inside XState's processing: stopping an actor from its own inspection callback would
     // let XState carry on with a stopped actor.
@@ -397,6 +412,7 @@ export class HostedExecution implements EffectHost {
   /** A terminal transition that keeps the last committed snapshot (cancel, uncommittable state). */
   private writeTerminal(cause: { type: string; [k: string]: unknown }, status: 'failed' | 'cancelled', error?: ErrorRecord): void {
     if (this.prev === undefined) return;
+    this.invoked.clear();
     const base = { ...this.meta, ...(error ? { error } : {}) };
     this.meta = base;
     this.write(cause, this.prev, [], status);

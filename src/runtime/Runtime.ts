@@ -75,7 +75,14 @@ export async function createRuntime(options: RuntimeOptions = {}): Promise<Runti
   await store.open();
   const ownership = await Ownership.start(store, options.leaseMs ?? 30_000);
   const runtime = new Runtime(store, registry, ownership, options);
-  if (options.recover ?? true) await runtime.recover();
+  if (options.recover ?? true) {
+    try {
+      await runtime.recover();
+    } catch (err) {
+      await runtime.close();
+      throw err;
+    }
+  }
   return runtime;
 }
 
@@ -425,8 +432,9 @@ export class Runtime {
             await this.acquire(meta.id);
             restored++;
           } catch (err) {
-            // Taken by another process in the meantime, or finished: not ours to restore.
-            if (!(err instanceof ExecutionLockedError || err instanceof ExecutionFinishedError)) throw err;
+            // Taken by another process in the meantime, finished, deleted, or unreadable: one
+            // execution that cannot be restored must not keep the others from running.
+            if (err instanceof RuntimeClosedError) throw err;
           }
         }
         // Let other work run between batches.

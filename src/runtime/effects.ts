@@ -91,11 +91,14 @@ async function runEffect(
   policy: RetryPolicy,
 ): Promise<unknown> {
   const { key, record } = await host.invokeEffect(args.self.id);
+  // Stopped while waiting for the invoking commit (cancelled, rolled back): never run.
+  if (args.signal.aborted) throw args.signal.reason;
   if (record?.status === 'done') return record.output;
   if (record?.status === 'failed') throw revive(record.error);
   let attempt = (record?.attempts ?? 0) + 1;
   if (record?.retryAt !== undefined) await sleepOn(host.clock, Math.max(0, record.retryAt - host.clock.now()), args.signal);
   for (;;) {
+    if (args.signal.aborted) throw args.signal.reason;
     host.onEffectEvent?.({ type: 'effect.started', key, attempt });
     let output: unknown;
     try {

@@ -122,9 +122,10 @@ export interface JournalEntry {
 export interface TransitionWrite {
   id: string;
   /**
-   * The execution's version this write expects to find (ignored by `create`, which writes
-   * version 1). Transitions keep the version; every claim bumps it, so a process that lost its
-   * claim (a takeover while it stalled) can no longer write: its writes are fenced off.
+   * The execution's version this write expects to find; for `create`, the version the new row
+   * gets (the runtime picks a random one, so that no writer of another incarnation of the same
+   * id can match it). Transitions keep the version; every claim bumps it, so a process that
+   * lost its claim (a takeover while it stalled) can no longer write: its writes are fenced off.
    */
   version: number;
   /** The execution's row, when it changes with this transition (always at `create`). */
@@ -188,7 +189,7 @@ export interface Store {
   open(): Promise<void>;
   close(): Promise<void>;
 
-  /** Writes transition 0 of a new execution (its version is 1); false if the id exists already. */
+  /** Writes transition 0 of a new execution, its row at `write.version`; false if the id exists already. */
   create(write: TransitionWrite & { meta: ExecutionMeta }): Promise<boolean>;
   /**
    * Writes one transition as one transaction, if the execution is still at `write.version`;

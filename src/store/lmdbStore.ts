@@ -146,7 +146,7 @@ export class LmdbStore implements Store {
   create(write: TransitionWrite): Promise<boolean> {
     // The block's promise resolves false when the id exists (no put in it is applied); the
     // puts' own promises settle with it.
-    const p = this.executions.ifNoExists(write.id, () => this.issue(write, 1));
+    const p = this.executions.ifNoExists(write.id, () => this.issue(write, write.version));
     return this.durable(p);
   }
 

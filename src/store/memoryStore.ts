@@ -70,7 +70,7 @@ class MemoryStore implements Store {
 
   async create(write: TransitionWrite & { meta: ExecutionMeta }): Promise<boolean> {
     if (this.rows.has(write.id)) return false;
-    const row: Row = { version: 1, meta: write.meta, journal: [], keyframes: new Map(), effects: new Map(), inbox: new Map(), keys: new Map() };
+    const row: Row = { version: write.version, meta: write.meta, journal: [], keyframes: new Map(), effects: new Map(), inbox: new Map(), keys: new Map() };
     this.apply(row, write);
     this.rows.set(write.id, row);
     return true;
