@@ -334,10 +334,9 @@ export class HostedExecution implements EffectHost {
     const started = [...this.invoked];
     this.invoked.clear();
     const known = this.meta.effects ?? {};
-    const children = ((persisted as { children?: Record<string, unknown> }).children ?? {}) as Record<string, unknown>;
-    if (started.length || Object.keys(known).some((childId) => final || !(childId in children))) {
+    if (started.length || Object.keys(known).some((path) => final || !hasChild(persisted, path))) {
       const effects: Record<string, { key: string; seq: number }> = {};
-      for (const [childId, effect] of Object.entries(known)) if (!final && childId in children) effects[childId] = effect;
+      for (const [path, effect] of Object.entries(known)) if (!final && hasChild(persisted, path)) effects[path] = effect;
       for (const [childId] of started) effects[childId] = { key: `${this.id}/${childId}@${seq}`, seq };
       meta.effects = effects;
       rowChanged = true;
@@ -469,4 +468,16 @@ function diffTimers(before: ReadonlyMap<string, TimerRecord>, after: ReadonlyMap
     add: [...after.values()].filter((t) => before.get(t.id)?.dueAt !== t.dueAt),
     remove: [...before.values()].filter((t) => after.get(t.id)?.dueAt !== t.dueAt),
   };
+}
+
+/** Whether the persisted snapshot has a child at `path` (child ids joined by `/`, nested machines included). */
+function hasChild(persisted: Json, path: string): boolean {
+  let at = persisted as { children?: Record<string, { snapshot?: unknown }> } | undefined;
+  const ids = path.split('/');
+  for (let i = 0; i < ids.length; i++) {
+    const child = at?.children?.[ids[i] as string];
+    if (!child) return false;
+    at = child.snapshot as typeof at;
+  }
+  return true;
 }

@@ -90,7 +90,8 @@ async function runEffect(
   args: { input: unknown; signal: AbortSignal; self: AnyActorRef; system: AnyActorSystem; emit: unknown },
   policy: RetryPolicy,
 ): Promise<unknown> {
-  const { key, record } = await host.invokeEffect(args.self.id);
+  const path = effectPath(args.self);
+  const { key, record } = await host.invokeEffect(path);
   // Stopped while waiting for the invoking commit (cancelled, rolled back): never run.
   if (args.signal.aborted) throw args.signal.reason;
   if (record?.status === 'done') return record.output;
@@ -114,22 +115,37 @@ async function runEffect(
       const error = toErrorRecord(err);
       const decision = retryDecision(err, attempt, policy);
       if (!decision.retry) {
-        await host.recordEffect(args.self.id, { key, status: 'failed', attempts: attempt, error });
+        await host.recordEffect(path, { key, status: 'failed', attempts: attempt, error });
         host.onEffectEvent?.({ type: 'effect.failed', key, attempt, error });
         throw err;
       }
       const retryAt = host.clock.now() + decision.delay;
-      await host.recordEffect(args.self.id, { key, status: 'pending', attempts: attempt, retryAt, error });
+      await host.recordEffect(path, { key, status: 'pending', attempts: attempt, retryAt, error });
       host.onEffectEvent?.({ type: 'effect.retrying', key, attempt, delay: decision.delay, error });
       // Until the recorded due time, as a restarted process would wait.
       await sleepOn(host.clock, Math.max(0, retryAt - host.clock.now()), args.signal);
       attempt++;
       continue;
     }
-    await host.recordEffect(args.self.id, { key, status: 'done', attempts: attempt, output: output as Json });
+    await host.recordEffect(path, { key, status: 'done', attempts: attempt, output: output as Json });
     host.onEffectEvent?.({ type: 'effect.completed', key, attempt });
     return output;
   }
+}
+
+/**
+ * The effect's actor path below the root: child ids joined by `/` (`fetch` for an effect the
+ * root invoked, `payment/charge` for one a child machine `payment` invoked). Stable across
+ * processes, unlike session ids.
+ */
+function effectPath(self: AnyActorRef): string {
+  const ids: string[] = [];
+  let at: AnyActorRef | undefined = self;
+  while (at && (at as { _parent?: AnyActorRef })._parent) {
+    ids.unshift(at.id);
+    at = (at as { _parent?: AnyActorRef })._parent;
+  }
+  return ids.join('/');
 }
 
 /** The recorded error as an Error again, for `onError` after a recovery. */

@@ -30,13 +30,9 @@ export class MachineRegistry {
 
   register(machine: AnyStateMachine): MachineEntry {
     const id = machine.id;
-    validateChildren(machine);
-    const wrapped: Record<string, unknown> = {};
-    for (const [key, logic] of Object.entries(machine.implementations.actors ?? {})) {
-      if (isPromiseLogic(logic as never)) wrapped[key] = durableEffect(logic as never, DEFAULT_RETRY_POLICY);
-    }
-    const runnable = Object.keys(wrapped).length ? (machine.provide({ actors: wrapped as never }) as AnyStateMachine) : machine;
-    const entry = { id, version: machineVersion(machine), machine: runnable, effects: Object.keys(wrapped) };
+    const effects: string[] = [];
+    const runnable = durableMachine(machine, '', effects);
+    const entry = { id, version: machineVersion(machine), machine: runnable, effects };
     this.entries.set(id, entry);
     return entry;
   }
@@ -65,6 +61,30 @@ export class MachineRegistry {
     }
     return undefined;
   }
+}
+
+/**
+ * The machine as the runtime runs it: validated, and every promise actor registered in its
+ * `setup({ actors })` (and in those of the child machines it registers, recursively) wrapped as
+ * a durable effect through `machine.provide`. `effects` collects the wrapped keys as paths.
+ */
+function durableMachine(machine: AnyStateMachine, prefix: string, effects: string[]): AnyStateMachine {
+  validateChildren(machine);
+  const replaced: Record<string, unknown> = {};
+  for (const [key, logic] of Object.entries(machine.implementations.actors ?? {})) {
+    if (isPromiseLogic(logic as never)) {
+      replaced[key] = durableEffect(logic as never, DEFAULT_RETRY_POLICY);
+      effects.push(`${prefix}${key}`);
+    } else if (isMachine(logic)) {
+      const child = durableMachine(logic, `${prefix}${key}/`, effects);
+      if (child !== logic) replaced[key] = child;
+    }
+  }
+  return Object.keys(replaced).length ? (machine.provide({ actors: replaced as never }) as AnyStateMachine) : machine;
+}
+
+function isMachine(logic: unknown): logic is AnyStateMachine {
+  return typeof logic === 'object' && logic !== null && 'root' in logic && typeof (logic as { provide?: unknown }).provide === 'function';
 }
 
 /** `machine.version` when set, else a hash of the machine's definition. */
