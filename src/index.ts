@@ -6,7 +6,7 @@
 export { createRuntime, Runtime } from './runtime/Runtime.js';
 export { simulatedClock, systemClock, type SimulatedClock } from './runtime/clock.js';
 export { withRetry, DEFAULT_RETRY_POLICY, type RetryPolicy } from './runtime/retry.js';
-export type { EffectContext, EffectEvent } from './runtime/effects.js';
+export { fromEffect, type EffectArgs, type EffectContext, type EffectEvent } from './runtime/effects.js';
 export type {
   BlockedReason,
   CleanupOptions,

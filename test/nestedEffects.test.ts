@@ -1,6 +1,6 @@
 import { afterEach, expect, it } from 'vitest';
-import { assign, fromPromise, setup } from 'xstate';
-import { createRuntime, lmdbStore } from '../src/index.js';
+import { assign, setup } from 'xstate';
+import { createRuntime, fromEffect, lmdbStore, type EffectArgs } from '../src/index.js';
 import { tempDir } from './helpers.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -14,7 +14,7 @@ const calls: { key: string; attempt: number }[] = [];
 const payment = setup({
   types: { context: {} as { receipt: string | null }, output: {} as { receipt: string | null } },
   actors: {
-    charge: fromPromise(async ({ key, attempt }: { key: string; attempt: number } & Record<string, unknown>) => {
+    charge: fromEffect(async ({ key, attempt }: EffectArgs<unknown>) => {
       calls.push({ key, attempt });
       return `receipt-${calls.length}`;
     }),

@@ -879,6 +879,22 @@ describe.each(storeConfigs)('Store contract: $name', (config) => {
       expect((await store.pendingInbox()).map((p) => p.id)).toEqual(['ib-2']);
     });
 
+    it('effect records and inbox settlements given a version are fenced like transitions', async () => {
+      const exec = await seed(store, 'fenced-fx', 0);
+      await store.putEffect('fenced-fx', { key: 'k@0', status: 'pending', attempts: 1 }, exec.version);
+      await store.appendInbox('fenced-fx', { n: '001', event: { type: 'A' }, at: 1 });
+      const claim = await store.claim('fenced-fx', 'newcomer', 100_000);
+      expect(claim.ok).toBe(true);
+      await expect(store.putEffect('fenced-fx', { key: 'k@0', status: 'done', attempts: 2, output: 1 }, exec.version)).rejects.toBeInstanceOf(ExecutionLockedError);
+      await expect(
+        store.settleInbox('fenced-fx', { n: '001', event: { type: 'A' }, at: 1, result: { error: { name: 'E', message: 'stale' } } }, exec.version),
+      ).rejects.toBeInstanceOf(ExecutionLockedError);
+      expect(await store.getEffect('fenced-fx', 'k@0')).toEqual({ key: 'k@0', status: 'pending', attempts: 1 });
+      expect((await store.pendingInbox('fenced-fx')).map((p) => p.entry.n)).toEqual(['001']);
+      if (claim.ok) await store.putEffect('fenced-fx', { key: 'k@0', status: 'done', attempts: 2, output: 1 }, claim.version);
+      expect((await store.getEffect('fenced-fx', 'k@0'))?.status).toBe('done');
+    });
+
     it('delete removes effect records too', async () => {
       await seed(store, 'gone', 0);
       await store.putEffect('gone', { key: 'gone/x@0', status: 'done', attempts: 1, output: null });

@@ -11,6 +11,7 @@
 import { join } from 'node:path';
 import { statSync } from 'node:fs';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { assign, raise, setup } from 'xstate';
 import { createRuntime, lmdbStore, simulatedClock, type Runtime, type SimulatedClock } from '../src/index.js';
 import { builtFixture, Child, killAllChildren, repoRoot } from './fixtures/crashChild.js';
 import { timerMachines } from './fixtures/timerMachines.js';
@@ -379,5 +380,38 @@ describe('simulatedClock.advance lets commits settle (its documented contract)',
       ['second', s(1)],
       ['done', s(2)],
     ]);
+  });
+});
+
+describe('a timer whose event a guard refuses', () => {
+  it('is gone from the store once it fired, and does not fire again after a restart', async () => {
+    const guarded = setup({ types: { context: {} as { open: boolean } } }).createMachine({
+      id: 'guarded',
+      context: { open: false },
+      initial: 'waiting',
+      states: {
+        waiting: {
+          entry: raise({ type: 'TICK' }, { delay: 1000, id: 'tick' }),
+          on: { TICK: { guard: ({ context }) => context.open, target: 'done' }, OPEN: { actions: assign({ open: true }) } },
+        },
+        done: { type: 'final' },
+      },
+    });
+    const path = storePath();
+    const clock = simulatedClock(s(0));
+    const rt = await createRuntime({ store: lmdbStore({ path }), machines: [guarded], clock });
+    await rt.start('guarded', { id: 'g' });
+    expect((await rt.get('g'))?.timers).toHaveLength(1);
+    await clock.advance(1000);
+    expect((await rt.get('g'))?.timers).toEqual([]);
+    expect((await rt.get('g'))?.value).toBe('waiting');
+    await rt.close();
+    const clock2 = simulatedClock(s(2));
+    const rt2 = await createRuntime({ store: lmdbStore({ path }), machines: [guarded], clock: clock2 });
+    await rt2.send('g', { type: 'OPEN' });
+    await clock2.advance(5000);
+    // Had the stored timer survived, it would fire on restore and, the guard now open, finish.
+    expect((await rt2.get('g'))?.value).toBe('waiting');
+    await rt2.close();
   });
 });

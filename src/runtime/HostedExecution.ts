@@ -198,7 +198,7 @@ export class HostedExecution implements EffectHost {
   }
 
   recordEffect(_childId: string, record: EffectRecord): Promise<void> {
-    const written = this.ctx.store.putEffect(this.id, record);
+    const written = this.ctx.store.putEffect(this.id, record, this.version);
     this.ctx.clock.track?.(written);
     // A record that cannot be written is the host's failure, not the effect's: it must not
     // reach the machine's onError (a payment that went through must not be compensated).
@@ -211,6 +211,11 @@ export class HostedExecution implements EffectHost {
 
   onEffectEvent(event: EffectEvent): void {
     this.ctx.onEffectEvent?.(this.id, event);
+  }
+
+  /** The store version this host writes at (see TransitionWrite): fences its other writes too. */
+  get storeVersion(): number {
+    return this.version;
   }
 
   /** Timers pending now, as last committed. */
@@ -284,7 +289,9 @@ export class HostedExecution implements EffectHost {
     if (this.fault) return;
     const transitioned = this.transitioned;
     this.transitioned = false;
-    if (snapshot === this.lastSnapshot && !childOnly && !transitioned) return; // event ignored: no transition
+    // An event with no transition is not journalled, unless it consumed a timer (a delayed event
+    // a guard then refused): the stored timer must go, or it would fire again after a restore.
+    if (snapshot === this.lastSnapshot && !childOnly && !transitioned && (this.restoring || sameTimers(this.timers, this.currentTimers().timers))) return;
     try {
       let persisted = this.entry.machine.getPersistedSnapshot(snapshot) as Record<string, unknown>;
       if (snapshot.status === 'error') persisted = { ...persisted, error: toErrorRecord(snapshot.error) };

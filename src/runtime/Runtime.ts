@@ -283,10 +283,10 @@ export class Runtime {
           const event = entry.event as { type: string };
           validateEvent(event);
           const result = await this.deliverTo(host, event, entry.key, entry);
-          if (result.duplicate) await this.store.settleInbox(host.id, { ...entry, result });
+          if (result.duplicate) await this.store.settleInbox(host.id, { ...entry, result }, host.storeVersion);
         } catch (err) {
           if (err instanceof ExecutionLockedError) return; // no longer ours: the new owner drains it
-          await this.store.settleInbox(host.id, { ...entry, result: { error: toErrorRecord(err) } });
+          await this.store.settleInbox(host.id, { ...entry, result: { error: toErrorRecord(err) } }, host.storeVersion);
         }
       }
     });

@@ -1,4 +1,4 @@
-import { fromPromise, type ActorSystem, type AnyActorLogic, type AnyActorRef } from 'xstate';
+import { fromPromise, type ActorSystem, type AnyActorLogic, type AnyActorRef, type PromiseActorLogic } from 'xstate';
 
 type AnyActorSystem = ActorSystem<any>;
 import { NonJsonStateError, TerminalError, toErrorRecord, type ErrorRecord } from '../errors.js';
@@ -40,6 +40,28 @@ export type EffectEvent =
   | { type: 'effect.completed'; key: string; attempt: number }
   | { type: 'effect.retrying'; key: string; attempt: number; delay: number; error: ErrorRecord }
   | { type: 'effect.failed'; key: string; attempt: number; error: ErrorRecord };
+
+/** What a durable effect's code receives: XState's promise-actor arguments plus {@link EffectContext}. */
+export interface EffectArgs<TInput> extends EffectContext {
+  input: TInput;
+  signal: AbortSignal;
+  self: AnyActorRef;
+  system: AnyActorSystem;
+}
+
+/**
+ * `fromPromise` with the durable effect's arguments typed: the same logic (every promise actor
+ * registered in `setup({ actors })` is a durable effect either way), but `key` and `attempt`
+ * type-check.
+ *
+ * @example
+ * ```ts
+ * setup({ actors: { charge: fromEffect(async ({ input, key }: EffectArgs<Order>) => pay(input, { idempotencyKey: key })) } })
+ * ```
+ */
+export function fromEffect<TOutput, TInput = unknown>(fn: (args: EffectArgs<TInput>) => PromiseLike<TOutput>): PromiseActorLogic<TOutput, TInput> {
+  return fromPromise<TOutput, TInput>(fn as never);
+}
 
 const hostsBySystem = new WeakMap<AnyActorSystem, EffectHost>();
 

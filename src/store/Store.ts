@@ -211,8 +211,12 @@ export interface Store {
   /** Removes executions with everything kept for them (journal, keyframes, effects, timers, inbox, keys). */
   delete(ids: readonly string[]): Promise<void>;
 
-  /** Commits what is known of one effect invocation; resolves once durable. */
-  putEffect(id: string, record: EffectRecord): Promise<void>;
+  /**
+   * Commits what is known of one effect invocation; resolves once durable. With `version`, only
+   * if the execution is still at that version (else rejects with `ExecutionLockedError`): a host
+   * that lost its claim must not record for the new owner.
+   */
+  putEffect(id: string, record: EffectRecord, version?: number): Promise<void>;
   getEffect(id: string, key: string): Promise<EffectRecord | undefined>;
   listEffects(id: string): Promise<EffectRecord[]>;
 
@@ -224,8 +228,8 @@ export interface Store {
   getInboxEntry(id: string, n: string): Promise<InboxEntry | undefined>;
   /** Entries not yet processed, oldest first; for all executions when `id` is omitted. */
   pendingInbox(id?: string): Promise<{ id: string; entry: InboxEntry }[]>;
-  /** Records the result of an entry that was refused (no transition). */
-  settleInbox(id: string, entry: InboxEntry): Promise<void>;
+  /** Records the result of an entry that was refused (no transition); fenced by `version` as `putEffect`. */
+  settleInbox(id: string, entry: InboxEntry, version?: number): Promise<void>;
   removeInbox(id: string, n: string): Promise<void>;
 
   /** The seq of the transition that applied the sender's idempotency `key`, if any. */

@@ -256,8 +256,17 @@ export class LmdbStore implements Store {
     if (last) await this.durable(last);
   }
 
-  async putEffect(id: string, record: EffectRecord): Promise<void> {
-    await this.durable(this.effects.put([id, record.key], record));
+  async putEffect(id: string, record: EffectRecord, version?: number): Promise<void> {
+    await this.fenced(id, version, () => this.effects.put([id, record.key], record));
+  }
+
+  /** One write, conditional on the execution's version when one is given. */
+  private async fenced(id: string, version: number | undefined, write: () => Promise<boolean>): Promise<void> {
+    if (version === undefined) {
+      await this.durable(write());
+      return;
+    }
+    if (!(await this.durable(this.executions.ifVersion(id, version, () => void write())))) throw this.lockedError(id);
   }
 
   async getEffect(id: string, key: string): Promise<EffectRecord | undefined> {
@@ -290,8 +299,8 @@ export class LmdbStore implements Store {
       .map(({ key, value }) => ({ id: key[0], entry: value })).asArray;
   }
 
-  async settleInbox(id: string, entry: InboxEntry): Promise<void> {
-    await this.durable(this.inbox.put([id, entry.n], entry));
+  async settleInbox(id: string, entry: InboxEntry, version?: number): Promise<void> {
+    await this.fenced(id, version, () => this.inbox.put([id, entry.n], entry));
   }
 
   async removeInbox(id: string, n: string): Promise<void> {

@@ -78,11 +78,8 @@ class MemoryStore implements Store {
 
   async append(write: TransitionWrite): Promise<void> {
     const row = this.rows.get(write.id);
-    if (!row || row.version !== write.version) {
-      const owner = row?.meta.owner;
-      const record = owner ? this.owners.get(owner) : undefined;
-      throw new ExecutionLockedError(write.id, record ? clone(record) : { id: owner ?? 'none', pid: 0, host: 'unknown', leaseUntil: 0 });
-    }
+    this.fence(write.id, write.version);
+    if (!row) throw new ExecutionLockedError(write.id, { id: 'none', pid: 0, host: 'unknown', leaseUntil: 0 });
     this.apply(row, write);
   }
 
@@ -149,8 +146,17 @@ class MemoryStore implements Store {
     for (const id of ids) this.rows.delete(id);
   }
 
-  async putEffect(id: string, record: EffectRecord): Promise<void> {
+  async putEffect(id: string, record: EffectRecord, version?: number): Promise<void> {
+    this.fence(id, version);
     this.rows.get(id)?.effects.set(record.key, clone(record));
+  }
+
+  private fence(id: string, version: number | undefined): void {
+    const row = this.rows.get(id);
+    if (version === undefined || row?.version === version) return;
+    const owner = row?.meta.owner;
+    const record = owner ? this.owners.get(owner) : undefined;
+    throw new ExecutionLockedError(id, record ? clone(record) : { id: owner ?? 'none', pid: 0, host: 'unknown', leaseUntil: 0 });
   }
 
   async getEffect(id: string, key: string): Promise<EffectRecord | undefined> {
@@ -191,7 +197,8 @@ class MemoryStore implements Store {
     return pending;
   }
 
-  async settleInbox(id: string, entry: InboxEntry): Promise<void> {
+  async settleInbox(id: string, entry: InboxEntry, version?: number): Promise<void> {
+    this.fence(id, version);
     this.rows.get(id)?.inbox.set(entry.n, clone(entry));
   }
 
