@@ -1,4 +1,4 @@
-import { createActor, type AnyActor, type AnyMachineSnapshot, type InspectionEvent } from 'xstate';
+import { createActor, type AnyActor, type AnyActorRef, type AnyMachineSnapshot } from 'xstate';
 import { ExecutionExistsError, toErrorRecord, type ErrorRecord } from '../errors.js';
 import { checkJson, diffSnapshots } from '../journal/diff.js';
 import { nextKeyframeState, shouldKeyframe } from '../journal/keyframePolicy.js';
@@ -39,8 +39,8 @@ type Settled = { status: ExecutionStatus; output?: Json; error?: ErrorRecord };
  * One execution hosted in this process: its live XState actor and the write path that commits
  * every transition of it before anything the transition causes is allowed to happen.
  *
- * Transitions are observed through `inspect` (`@xstate.snapshot` of the root, which carries the
- * causing event); each becomes one journal entry, written as one transaction. Writes are issued
+ * Transitions are observed where XState applies them (see `observe`), each with its causing
+ * event; each becomes one journal entry, written as one transaction. Writes are issued
  * synchronously in transition order and share LMDB commits with other executions' writes.
  */
 export class HostedExecution implements EffectHost {
@@ -111,7 +111,8 @@ export class HostedExecution implements EffectHost {
     // the meta that every transition rewrites.
     if (input !== undefined) checkJson(input, '/input', false);
     this.creating = true;
-    this.actor = createActor(this.entry.machine, { input, inspect: (e) => this.inspect(e), clock: this.ctx.clock });
+    this.actor = createActor(this.entry.machine, { input, clock: this.ctx.clock });
+    this.observe(this.actor);
     bindEffectHost(this.actor.system, this);
     this.watchErrors();
     this.actor.start();
@@ -136,7 +137,8 @@ export class HostedExecution implements EffectHost {
     // XState mutates the snapshot it restores from: keep our own copy as the diff baseline.
     this.prev = structuredClone(snapshot);
     this.restoring = true;
-    this.actor = createActor(this.entry.machine, { snapshot: snapshot as never, inspect: (e) => this.inspect(e), clock: this.ctx.clock });
+    this.actor = createActor(this.entry.machine, { snapshot: snapshot as never, clock: this.ctx.clock });
+    this.observe(this.actor);
     bindEffectHost(this.actor.system, this);
     this.watchErrors();
     try {
@@ -259,30 +261,42 @@ export class HostedExecution implements EffectHost {
     }
   }
 
-  private inspect(event: InspectionEvent): void {
-    if (event.type === '@xstate.event') {
-      if (event.actorRef === this.actor) this.processing = event.event as { type: string };
-      return;
-    }
-    if (event.type === '@xstate.microstep') {
+  /**
+   * Hooks the two places every transition passes, instead of XState's `inspect` (which builds
+   * an inspection event for every event, microstep and action: several times the cost of the
+   * transition itself). Both are internal to XState 5 (`system._relay`, through which every event
+   * between actors and from outside goes; `Actor.update`, called once per macrostep with the
+   * new snapshot and its causing event); the tests pin their behaviour.
+   */
+  private observe(actor: AnyActor): void {
+    const system = actor.system as unknown as { _relay(source: unknown, target: AnyActorRef, event: { type: string }): void };
+    const relay = system._relay;
+    system._relay = (source, target, event) => {
+      if (target === actor) this.processing = event;
+      relay(source, target, event);
+      if (target !== actor) this.childChanged(target, event);
+    };
+    const root = actor as unknown as { update(snapshot: AnyMachineSnapshot, event: { type: string }): void };
+    const update = root.update.bind(actor);
+    root.update = (snapshot, event) => {
+      update(snapshot, event);
+      if (this.stopping || this.finished || this.actor !== actor) return;
       // XState returns the same snapshot object for a transition that changes neither value nor
       // context (an action-only transition, a cancelled timer): still a transition to record.
-      if (event.actorRef === this.actor && (event as { _transitions?: unknown[] })._transitions?.length) this.transitioned = true;
-      return;
-    }
-    if (event.type !== '@xstate.snapshot' || this.stopping || this.finished) return;
-    if (event.actorRef === this.actor) {
-      this.record(event.event as { type: string }, event.snapshot as AnyMachineSnapshot);
-    } else if (!this.childCheckQueued) {
-      // A child changed on its own; if the root does not transition in the same turn, persist
-      // the child's change as a transition of its own.
-      this.childCheckQueued = true;
-      const cause = { type: 'xstate.child', child: (event.actorRef as { id?: string }).id ?? '?', event: event.event.type };
-      queueMicrotask(() => {
-        this.childCheckQueued = false;
-        if (!this.stopping && !this.finished && !this.fault) this.record(cause, this.actor.getSnapshot() as AnyMachineSnapshot, true);
-      });
-    }
+      if (snapshot === this.lastSnapshot && event.type !== 'xstate.init') this.transitioned = canSafely(snapshot, event);
+      this.record(event, snapshot);
+    };
+  }
+
+  /** A child processed an event: if the root does not transition in the same turn, persist the child's change. */
+  private childChanged(child: AnyActorRef, event: { type: string }): void {
+    if (this.childCheckQueued || this.stopping || this.finished) return;
+    this.childCheckQueued = true;
+    const cause = { type: 'xstate.child', child: child.id, event: event.type };
+    queueMicrotask(() => {
+      this.childCheckQueued = false;
+      if (!this.stopping && !this.finished && !this.fault) this.record(cause, this.actor.getSnapshot() as AnyMachineSnapshot, true);
+    });
   }
 
   private record(cause: { type: string }, snapshot: AnyMachineSnapshot, childOnly = false): void {
@@ -330,7 +344,7 @@ export class HostedExecution implements EffectHost {
     if (status === 'failed' && snapshot) meta.error = toErrorRecord(snapshot.error);
 
     // Delayed events pending after this transition (none once it is finished).
-    const { timers, sources } = final ? { timers: new Map<string, TimerRecord>(), sources: new Map<string, object>() } : this.currentTimers();
+    const { timers, sources } = final ? NO_TIMERS : this.currentTimers();
     const timerChanges = diffTimers(this.timers, timers);
     if (timerChanges) {
       meta.timers = [...timers.values()];
@@ -338,10 +352,10 @@ export class HostedExecution implements EffectHost {
     }
 
     // Effects: the ones XState started in this transition get their keys; finished ones leave.
-    const started = [...this.invoked];
+    const started = this.invoked.size ? [...this.invoked] : NO_INVOCATIONS;
     this.invoked.clear();
-    const known = this.meta.effects ?? {};
-    if (started.length || Object.keys(known).some((path) => final || !hasChild(persisted, path))) {
+    const known = this.meta.effects ?? NO_EFFECTS;
+    if (started.length || (known !== NO_EFFECTS && Object.keys(known).some((path) => final || !hasChild(persisted, path)))) {
       const effects: Record<string, { key: string; seq: number }> = {};
       for (const [path, effect] of Object.entries(known)) if (!final && hasChild(persisted, path)) effects[path] = effect;
       for (const [childId] of started) effects[childId] = { key: `${this.id}/${childId}@${seq}`, seq };
@@ -352,14 +366,14 @@ export class HostedExecution implements EffectHost {
     const write: TransitionWrite = {
       id: this.id,
       version: this.version,
-      ...(rowChanged ? { meta } : {}),
       entry: { seq, at: now, event: journalEvent(cause), patch, value: meta.value, status },
-      ...(keyframe ? { keyframe: persisted } : {}),
-      ...(previous ? { previous } : {}),
-      ...(timerChanges ? { timers: timerChanges } : {}),
-      ...(this.attach?.inbox ? { inbox: { ...this.attach.inbox, result: { seq } } } : {}),
-      ...(this.attach?.sendKey !== undefined ? { sendKey: this.attach.sendKey } : {}),
     };
+    if (rowChanged) write.meta = meta;
+    if (keyframe) write.keyframe = persisted;
+    if (previous) write.previous = previous;
+    if (timerChanges) write.timers = timerChanges;
+    if (this.attach?.inbox) write.inbox = { ...this.attach.inbox, result: { seq } };
+    if (this.attach?.sendKey !== undefined) write.sendKey = this.attach.sendKey;
     this.attach = undefined;
     this.meta = meta;
     this.prev = persisted;
@@ -487,4 +501,17 @@ function hasChild(persisted: Json, path: string): boolean {
     at = child.snapshot as typeof at;
   }
   return true;
+}
+
+const NO_TIMERS: { timers: Map<string, TimerRecord>; sources: Map<string, object> } = { timers: new Map(), sources: new Map() };
+const NO_INVOCATIONS: [string, (ticket: EffectTicket) => void][] = [];
+const NO_EFFECTS: Record<string, { key: string; seq: number }> = Object.freeze({}) as Record<string, { key: string; seq: number }>;
+
+/** `snapshot.can(event)`, false when a guard throws on the bare event. */
+function canSafely(snapshot: AnyMachineSnapshot, event: { type: string }): boolean {
+  try {
+    return snapshot.status === 'active' && snapshot.can(event as never);
+  } catch {
+    return false;
+  }
 }

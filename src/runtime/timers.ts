@@ -45,7 +45,14 @@ export function pendingTimers(
   sources: ReadonlyMap<string, object>,
   now: number,
 ): { timers: Map<string, TimerRecord>; sources: Map<string, object> } {
-  const scheduled = (root.system.getSnapshot() as { _scheduledEvents: Record<string, ScheduledEvent> })._scheduledEvents;
+  // The system's own record (getSnapshot() would copy it on every transition).
+  const scheduled = (root.system as unknown as { _snapshot: { _scheduledEvents: Record<string, ScheduledEvent> } })._snapshot._scheduledEvents;
+  let any = false;
+  for (const _ in scheduled) {
+    any = true;
+    break;
+  }
+  if (!any && known.size === 0) return NONE;
   const timers = new Map<string, TimerRecord>();
   const nextSources = new Map<string, object>();
   for (const s of Object.values(scheduled)) {
@@ -60,6 +67,9 @@ export function pendingTimers(
   }
   return { timers, sources: nextSources };
 }
+
+/** No timers (shared: never mutated). */
+const NONE: { timers: Map<string, TimerRecord>; sources: Map<string, object> } = { timers: new Map(), sources: new Map() };
 
 /** Whether two timer sets hold the same timers, due at the same times. */
 export function sameTimers(a: ReadonlyMap<string, TimerRecord>, b: ReadonlyMap<string, TimerRecord>): boolean {
