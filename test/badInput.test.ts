@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { assign, createMachine, fromCallback, fromPromise, setup, spawnChild, type AnyStateMachine } from 'xstate';
+import { assign, createMachine, fromCallback, fromPromise, sendTo, setup, spawnChild, type AnyStateMachine } from 'xstate';
 import {
   createRuntime,
   DurastateError,
@@ -135,6 +135,35 @@ describe('bad input gets a typed error and loses nothing', () => {
     // The live actor was put back too: the next good event continues from the committed state.
     await rt.send(id, { type: 'BUMP' });
     expect((await rt.get(id))?.context).toEqual({ order: { id: 'o-1' }, n: 2 });
+  });
+
+  it('a send whose later synchronous transition cannot be committed changes nothing, not even its first transition', async () => {
+    // E moves on and tells a callback child, which answers at once with BAD; BAD's transition
+    // puts a Date into context. The send is refused as a whole: E is not committed either.
+    const echo = setup({
+      types: { context: {} as { n: number; at?: unknown } },
+      actors: {
+        echo: fromCallback(({ sendBack, receive }) => {
+          receive(() => sendBack({ type: 'BAD' }));
+        }),
+      },
+    }).createMachine({
+      id: 'echo',
+      context: { n: 0 },
+      invoke: { id: 'child', src: 'echo' },
+      on: {
+        E: { actions: [assign({ n: ({ context }) => context.n + 1 }), sendTo('child', { type: 'PING' })] },
+        BAD: { actions: assign({ at: () => new Date(0) }) },
+      },
+    });
+    const { rt, path } = await open([echo]);
+    const { id } = await rt.start('echo');
+    await expectCode(rt.send(id, { type: 'E' }), NonJsonStateError, 'NON_JSON_STATE');
+    // Closing waits for every write issued; reopened, the store shows what was committed.
+    await rt.close();
+    const reopened = await open([echo], path);
+    expect((await reopened.rt.get(id))?.context).toEqual({ n: 0 });
+    expect((await reopened.rt.history(id)).map((h) => (h.event as { type: string }).type)).toEqual(['xstate.init']);
   });
 
   it('an in-place mutation of context is refused instead of silently lost', async () => {

@@ -65,6 +65,8 @@ export class HostedExecution implements EffectHost {
    * each claim.
    */
   private version = 2 + Math.floor(Math.random() * 2 ** 48);
+  /** Writes held back while one call's transitions are processed (see `hold`). */
+  private held?: (() => void)[];
   /** Transition 0's write: `create` resolves with it, not with later writes. */
   private created?: Promise<void>;
   /** When the next keyframe is due. */
@@ -115,13 +117,19 @@ export class HostedExecution implements EffectHost {
     this.observe(this.actor);
     bindEffectHost(this.actor.system, this);
     this.watchErrors();
-    this.actor.start();
-    this.creating = false;
+    const saved = this.hold();
+    try {
+      this.actor.start();
+    } finally {
+      this.creating = false;
+    }
     if (this.fault) {
       const fault = this.fault;
+      this.drop(saved);
       this.stopActor();
       throw fault;
     }
+    this.release();
     await this.created;
     await this.commit;
   }
@@ -166,6 +174,7 @@ export class HostedExecution implements EffectHost {
     const before = this.meta.seq;
     this.delivering = true;
     this.attach = attach;
+    const saved = this.hold();
     try {
       this.actor.send(event);
     } finally {
@@ -174,10 +183,38 @@ export class HostedExecution implements EffectHost {
     }
     if (this.fault) {
       const fault = this.fault;
+      this.drop(saved);
       this.rollback();
       throw fault;
     }
+    this.release();
     return this.meta.seq !== before ? this.meta.seq : undefined;
+  }
+
+  /**
+   * Holds back the writes of the transitions one call causes (an event can cause several: a
+   * child answering synchronously, an eventless chain of sends), so that they are issued all
+   * together, or not at all when one of them cannot be committed: a rejected `send` or `start`
+   * has changed nothing.
+   */
+  private hold(): { meta: ExecutionMeta; prev: Json | undefined; timers: Map<string, TimerRecord>; timerSources: Map<string, object>; keyframe: KeyframeState } {
+    this.held = [];
+    return { meta: this.meta, prev: this.prev, timers: this.timers, timerSources: this.timerSources, keyframe: this.keyframe };
+  }
+
+  private release(): void {
+    const held = this.held ?? [];
+    this.held = undefined;
+    for (const emit of held) emit();
+  }
+
+  private drop(saved: ReturnType<HostedExecution['hold']>): void {
+    this.held = undefined;
+    this.meta = saved.meta;
+    this.prev = saved.prev;
+    this.timers = saved.timers;
+    this.timerSources = saved.timerSources;
+    this.keyframe = saved.keyframe;
   }
 
   // EffectHost: how the durable effects of this execution reach the store.
@@ -379,19 +416,23 @@ export class HostedExecution implements EffectHost {
     this.prev = persisted;
     this.timers = timers;
     this.timerSources = sources;
-    this.commit = this.issue(write, first);
-    this.ctx.clock.track?.(this.commit);
-    if (started.length) {
-      const effects = meta.effects ?? {};
-      // Commit before effect: the effects' code starts once this transition is durable.
-      this.commit.then(
-        () => {
-          for (const [childId, resolve] of started) resolve({ key: (effects[childId] as { key: string }).key });
-        },
-        () => {},
-      );
-    }
-    if (final) this.finish();
+    const emit = (): void => {
+      this.commit = this.issue(write, first);
+      this.ctx.clock.track?.(this.commit);
+      if (started.length) {
+        const effects = meta.effects ?? {};
+        // Commit before effect: the effects' code starts once this transition is durable.
+        this.commit.then(
+          () => {
+            for (const [childId, resolve] of started) resolve({ key: (effects[childId] as { key: string }).key });
+          },
+          () => {},
+        );
+      }
+      if (final) this.finish();
+    };
+    if (this.held) this.held.push(emit);
+    else emit();
   }
 
   private currentTimers(): { timers: Map<string, TimerRecord>; sources: Map<string, object> } {
