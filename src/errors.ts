@@ -32,6 +32,7 @@ export type ErrorCode =
   | 'SCHEMA_VERSION'
   | 'RUNTIME_CLOSED'
   | 'STORE_FAILURE'
+  | 'SEND_TIMEOUT'
   | 'TERMINAL'
   | 'RETRYABLE';
 
@@ -177,6 +178,17 @@ export class RuntimeClosedError extends DurastateError {
   override readonly name = 'RuntimeClosedError';
   constructor() {
     super('RUNTIME_CLOSED', 'The runtime is closed');
+  }
+}
+
+/**
+ * The owner of an execution run by another process did not apply a sent event in time. The
+ * event stays in its inbox and may still be applied: resend with the same key to find out.
+ */
+export class SendTimeoutError extends DurastateError {
+  override readonly name = 'SendTimeoutError';
+  constructor(readonly executionId: string, readonly timeoutMs: number) {
+    super('SEND_TIMEOUT', `Execution "${executionId}": its owner did not apply the event within ${timeoutMs} ms (it stays in the inbox)`);
   }
 }
 

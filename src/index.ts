@@ -54,6 +54,7 @@ export {
   RetryableError,
   RuntimeClosedError,
   SchemaVersionError,
+  SendTimeoutError,
   StoreFailureError,
   TerminalError,
   ensureError,

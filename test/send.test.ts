@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { createRuntime, InvalidArgumentError, type Runtime } from '../src/index.js';
+import { hostname } from 'node:os';
+import { createRuntime, InvalidArgumentError, SendTimeoutError, type Runtime } from '../src/index.js';
 import { stepsMachine } from './fixtures/machines.js';
 import { storeConfigs, tempDir } from './helpers.js';
 
@@ -64,5 +65,30 @@ describe.each(storeConfigs)('send with an idempotency key on $name', (config) =>
     const second = await open(first.path);
     expect(await second.rt.send(id, { type: 'ADD', amount: 7 }, { key: 'pay-1' })).toEqual({ seq: 1, duplicate: true });
     expect((await second.rt.get(id))?.context).toMatchObject({ sum: 7 });
+  });
+});
+
+describe.each(storeConfigs.filter((c) => c.persistent))('send to an execution whose live owner does not answer, on $name', (config) => {
+  it('rejects with SEND_TIMEOUT after timeoutMs; the event stays in the inbox; a sweep leaves unsettled entries alone', async () => {
+    const t = tempDir();
+    cleanups.push(t.remove);
+    const first = await createRuntime({ store: config.make(t.path), machines: [stepsMachine] });
+    await first.start('steps', { id: 'ghosted', input: { total: 5 } });
+    await first.close();
+    // Another "process" owns it now and never looks at its inbox.
+    const store = config.make(t.path);
+    await store.open();
+    await store.registerOwner({ id: 'ghost', pid: process.pid, host: hostname(), startedAt: 0, leaseUntil: Date.now() + 60_000 });
+    expect((await store.claim('ghosted', 'ghost', Date.now())).ok).toBe(true);
+    await store.close();
+
+    const rt = await createRuntime({ store: config.make(t.path), machines: [stepsMachine] });
+    cleanups.push(() => rt.close());
+    const err = await rt.send('ghosted', { type: 'STEP', n: 1 }, { key: 'k', timeoutMs: 100 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SendTimeoutError);
+    expect((err as SendTimeoutError).code).toBe('SEND_TIMEOUT');
+    expect((await rt.store.pendingInbox('ghosted')).map((p) => p.entry.event)).toEqual([{ type: 'STEP', n: 1 }]);
+    expect(await rt.store.sweepInbox(Date.now() + 1)).toBe(0);
+    expect((await rt.get('ghosted'))?.seq).toBe(0);
   });
 });

@@ -895,6 +895,19 @@ describe.each(storeConfigs)('Store contract: $name', (config) => {
       expect((await store.getEffect('fenced-fx', 'k@0'))?.status).toBe('done');
     });
 
+    it('a sweep removes settled entries sent before the cut-off, and only those', async () => {
+      await seed(store, 'sw', 0);
+      await store.appendInbox('sw', { n: '001', event: { type: 'A' }, at: 10 });
+      await store.appendInbox('sw', { n: '002', event: { type: 'B' }, at: 20 });
+      await store.appendInbox('sw', { n: '003', event: { type: 'C' }, at: 30 });
+      await store.settleInbox('sw', { n: '001', event: { type: 'A' }, at: 10, result: { seq: 1 } });
+      await store.settleInbox('sw', { n: '003', event: { type: 'C' }, at: 30, result: { seq: 2 } });
+      expect(await store.sweepInbox(25)).toBe(1);
+      expect(await store.getInboxEntry('sw', '001')).toBeUndefined();
+      expect(await store.getInboxEntry('sw', '002')).toBeDefined();
+      expect(await store.getInboxEntry('sw', '003')).toBeDefined();
+    });
+
     it('delete removes effect records too', async () => {
       await seed(store, 'gone', 0);
       await store.putEffect('gone', { key: 'gone/x@0', status: 'done', attempts: 1, output: null });

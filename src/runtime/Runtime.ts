@@ -13,6 +13,7 @@ import {
   InvalidEventError,
   NonJsonStateError,
   RuntimeClosedError,
+  SendTimeoutError,
   DurastateError,
   toErrorRecord,
   type ErrorCode,
@@ -55,6 +56,10 @@ import {
 } from './types.js';
 
 const RECOVERY_BATCH = 500;
+/** How long a settled inbox entry waits for its sender to collect it. */
+const INBOX_KEEP_MS = 3_600_000;
+/** How often a runtime sweeps uncollected inbox entries. */
+const INBOX_SWEEP_MS = 60_000;
 
 /**
  * Opens a store (LMDB in `./.durastate` by default), registers the machines and, unless
@@ -100,6 +105,7 @@ export class Runtime {
   private readonly inboxTimer: NodeJS.Timeout;
   private inboxPolling?: Promise<void>;
   private inboxCounter = 0;
+  private lastSweep = Date.now();
   /** Inbox consumption in progress, per execution. */
   private readonly consuming = new Map<string, Promise<void>>();
   /** Keyed sends in flight in this process, so a concurrent resend waits for the first. */
@@ -180,7 +186,7 @@ export class Runtime {
       if (!meta) throw new ExecutionNotFoundError(id);
       if (isFinished(meta.status)) throw new ExecutionFinishedError(id, meta.status);
       if (meta.owner && meta.owner !== this.ownerId && !this.registry.blocked(meta) && (await this.ownership.liveOwner(meta.owner))) {
-        return this.sendThroughInbox(id, event as unknown as Json, options.key);
+        return this.sendThroughInbox(id, event as unknown as Json, options.key, options.timeoutMs);
       }
     }
     return this.deliverTo(await this.acquire(id), event, options.key);
@@ -210,7 +216,8 @@ export class Runtime {
   }
 
   /** The sender's side of the inbox: append, then wait for the owner's result. */
-  private async sendThroughInbox(id: string, event: Json, key: string | undefined): Promise<SendResult> {
+  private async sendThroughInbox(id: string, event: Json, key: string | undefined, timeoutMs: number | undefined): Promise<SendResult> {
+    const deadline = timeoutMs === undefined ? Infinity : Date.now() + timeoutMs;
     const n = `${String(Date.now()).padStart(15, '0')}.${this.ownerId}.${String(++this.inboxCounter).padStart(10, '0')}`;
     await this.store.appendInbox(id, { n, event, at: this.ctx.clock.now(), ...(key !== undefined ? { key } : {}) });
     for (;;) {
@@ -228,6 +235,7 @@ export class Runtime {
         // The owner died before consuming it: take the execution over; the inbox is drained here.
         if (!isFinished(meta.status) && !(await this.ownership.liveOwner(meta.owner))) await this.acquire(id).catch(() => undefined);
       }
+      if (Date.now() >= deadline) throw new SendTimeoutError(id, timeoutMs as number);
       await sleep(this.inboxPollMs, undefined, { ref: false });
     }
   }
@@ -244,6 +252,11 @@ export class Runtime {
   }
 
   private async drainInbox(): Promise<void> {
+    // Settled entries whose senders died before collecting them: kept an hour, then swept.
+    if (Date.now() - this.lastSweep > INBOX_SWEEP_MS) {
+      this.lastSweep = Date.now();
+      await this.store.sweepInbox(this.ctx.clock.now() - INBOX_KEEP_MS);
+    }
     const pending = await this.store.pendingInbox();
     if (pending.length === 0) return;
     const ids = [...new Set(pending.map((p) => p.id))];

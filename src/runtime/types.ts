@@ -82,6 +82,12 @@ export interface SendOptions {
    * timeout or crash is safe.
    */
   key?: string;
+  /**
+   * For an execution run by another process: give up waiting for its owner after this many ms,
+   * rejecting with code `SEND_TIMEOUT`. The event stays in the inbox and may still be applied;
+   * resend it with the same `key` to learn its outcome without applying it twice.
+   */
+  timeoutMs?: number;
 }
 
 /** What `send` resolves with once the event's transition is committed. */

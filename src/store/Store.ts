@@ -231,6 +231,8 @@ export interface Store {
   /** Records the result of an entry that was refused (no transition); fenced by `version` as `putEffect`. */
   settleInbox(id: string, entry: InboxEntry, version?: number): Promise<void>;
   removeInbox(id: string, n: string): Promise<void>;
+  /** Removes settled entries sent before `before` whose senders never collected them; resolves with how many. */
+  sweepInbox(before: number): Promise<number>;
 
   /** The seq of the transition that applied the sender's idempotency `key`, if any. */
   sendKeySeq(id: string, key: string): Promise<number | undefined>;

@@ -307,6 +307,18 @@ export class LmdbStore implements Store {
     await this.durable(this.inbox.remove([id, n]));
   }
 
+  async sweepInbox(before: number): Promise<number> {
+    let last: Promise<boolean> | undefined;
+    let removed = 0;
+    for (const { key, value } of this.inbox.getRange({})) {
+      if (value.result === undefined || value.at >= before) continue;
+      last = this.inbox.remove(key);
+      removed++;
+    }
+    if (last) await this.durable(last);
+    return removed;
+  }
+
   async sendKeySeq(id: string, key: string): Promise<number | undefined> {
     return this.keys.get([id, key]);
   }

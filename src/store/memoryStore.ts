@@ -206,6 +206,18 @@ class MemoryStore implements Store {
     this.rows.get(id)?.inbox.delete(n);
   }
 
+  async sweepInbox(before: number): Promise<number> {
+    let removed = 0;
+    for (const row of this.rows.values()) {
+      for (const [n, entry] of row.inbox) {
+        if (entry.result === undefined || entry.at >= before) continue;
+        row.inbox.delete(n);
+        removed++;
+      }
+    }
+    return removed;
+  }
+
   async sendKeySeq(id: string, key: string): Promise<number | undefined> {
     return this.rows.get(id)?.keys.get(key);
   }
