@@ -5,6 +5,9 @@
  */
 export { createRuntime, Runtime } from './runtime/Runtime.js';
 export { simulatedClock, systemClock, type SimulatedClock } from './runtime/clock.js';
+export type { RuntimeEvent, RuntimeEventType } from './progress/events.js';
+export { progressOf, type Progress } from './progress/progress.js';
+export type { HostedExecutionRow, HostedRegistry, RegistryContext } from './progress/registry.js';
 export { withRetry, DEFAULT_RETRY_POLICY, type RetryPolicy } from './runtime/retry.js';
 export { fromEffect, type EffectArgs, type EffectContext, type EffectEvent } from './runtime/effects.js';
 export type {

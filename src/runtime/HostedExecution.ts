@@ -29,6 +29,8 @@ export interface HostContext {
   keyframeEvery: number;
   retryPolicy: RetryPolicy;
   onEffectEvent?(id: string, event: EffectEvent): void;
+  /** Called once a transition is committed, with what it wrote and its cause. */
+  onCommitted?(host: HostedExecution, write: TransitionWrite, cause: { type: string }): void;
   /** Called once the execution's final transition is committed (or its host gave up). */
   onFinished(host: HostedExecution): void;
 }
@@ -419,6 +421,13 @@ export class HostedExecution implements EffectHost {
     const emit = (): void => {
       this.commit = this.issue(write, first);
       this.ctx.clock.track?.(this.commit);
+      if (this.ctx.onCommitted) {
+        const committed = this.ctx.onCommitted;
+        this.commit.then(
+          () => committed(this, write, cause),
+          () => {},
+        );
+      }
       if (started.length) {
         const effects = meta.effects ?? {};
         // Commit before effect: the effects' code starts once this transition is durable.

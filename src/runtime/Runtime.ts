@@ -31,6 +31,7 @@ import {
   type ExecutionStatus,
   type InboxEntry,
   type Json,
+  type TransitionWrite,
   type Page,
   type Store,
 } from '../store/Store.js';
@@ -38,6 +39,11 @@ import { acceptedEvents, acceptedEventsAt } from './acceptedEvents.js';
 import { HostedExecution, type HostContext } from './HostedExecution.js';
 import { Ownership } from './ownership.js';
 import { MachineRegistry } from './registry.js';
+import { asapScheduler, Observable, observeOn, share, Subject } from 'rxjs';
+import type { AnyMachineSnapshot, AnyStateMachine } from 'xstate';
+import type { RuntimeEvent } from '../progress/events.js';
+import { progressOf, type Progress } from '../progress/progress.js';
+import { createHostedRegistry, type HostedRegistry } from '../progress/registry.js';
 import { systemClock } from './clock.js';
 import { DEFAULT_RETRY_POLICY } from './retry.js';
 import {
@@ -110,11 +116,26 @@ export class Runtime {
   private readonly consuming = new Map<string, Promise<void>>();
   /** Keyed sends in flight in this process, so a concurrent resend waits for the first. */
   private readonly keyed = new Map<string, Promise<SendResult>>();
+  private readonly events = new Subject<RuntimeEvent>();
+
+  /**
+   * Everything that happens in this runtime, as typed events (see {@link RuntimeEvent}).
+   * Delivered asynchronously: a slow subscriber does not hold up the transitions it observes.
+   *
+   * @example
+   * ```ts
+   * rt.events$.pipe(filter((e) => e.type === 'failed')).subscribe((e) => alert(e.id));
+   * ```
+   */
+  readonly events$: Observable<RuntimeEvent> = this.events.pipe(observeOn(asapScheduler), share());
+
+  /** The executions this runtime hosts, live, as an `@xstate/store` (rows and counts by status). */
+  readonly registry: HostedRegistry = createHostedRegistry();
 
   /** @internal use {@link createRuntime} */
   constructor(
     readonly store: Store,
-    private readonly registry: MachineRegistry,
+    private readonly machines: MachineRegistry,
     private readonly ownership: Ownership,
     options: RuntimeOptions,
   ) {
@@ -128,10 +149,98 @@ export class Runtime {
       retryPolicy: { ...DEFAULT_RETRY_POLICY, ...options.retry },
       onFinished: (host) => {
         if (this.hosts.get(host.id) === host) this.hosts.delete(host.id);
+        this.registry.trigger.remove({ id: host.id });
       },
+      onEffectEvent: (id, event) => this.events.next({ ...event, id, at: this.ctx.clock.now() }),
+      onCommitted: (host, write, cause) => this.committed(host, write, cause),
     };
     this.inboxTimer = setInterval(() => void this.pollInbox(), this.inboxPollMs);
     this.inboxTimer.unref();
+  }
+
+  /** What a committed transition tells the observers: events, the live registry. */
+  private committed(host: HostedExecution, write: TransitionWrite, cause: { type: string }): void {
+    const { id } = host;
+    const { entry } = write;
+    const at = entry.at;
+    this.events.next({ type: 'transition', id, seq: entry.seq, event: cause.type, value: entry.value, status: entry.status, at });
+    for (const t of write.timers?.remove ?? []) {
+      const event = (t.event as { type?: string }).type ?? '';
+      if (event === cause.type) this.events.next({ type: 'timer.fired', id, timer: t.id, event, at });
+    }
+    for (const t of write.timers?.add ?? []) {
+      this.events.next({ type: 'timer.armed', id, timer: t.id, event: (t.event as { type?: string }).type ?? '', dueAt: t.dueAt, at });
+    }
+    if (entry.status === 'completed') this.events.next({ type: 'completed', id, output: write.meta?.output ?? null, at });
+    else if (entry.status === 'failed') this.events.next({ type: 'failed', id, error: write.meta?.error ?? { name: 'Error', message: 'failed' }, at });
+    else if (entry.status === 'cancelled') this.events.next({ type: 'cancelled', id, at });
+    if (isFinished(entry.status)) this.registry.trigger.remove({ id });
+    else this.registry.trigger.upsert({ row: { id, machine: host.entry.id, status: entry.status, value: entry.value, seq: entry.seq, updatedAt: at } });
+  }
+
+  /**
+   * The progress of an execution, after each committed transition: `{ id, seq, value, status,
+   * done, total, percent, updatedAt }` (see {@link Progress}). A subscriber first gets where the
+   * execution stands now; the stream completes when it ends. For an execution another process
+   * runs, the journal is followed (every `pollMs`).
+   *
+   * @example
+   * ```ts
+   * rt.progress$(id).subscribe((p) => bar.update(p.percent));
+   * ```
+   */
+  progress$(id: string): Observable<Progress> {
+    return new Observable<Progress>((subscriber) => {
+      let last = -1;
+      let stopped = false;
+      let busy = false;
+      const machineOf = (machineId: string): AnyStateMachine | undefined => {
+        try {
+          return this.machines.get(machineId).machine;
+        } catch {
+          return undefined;
+        }
+      };
+      const emitFromStore = async (): Promise<void> => {
+        if (busy || stopped) return;
+        busy = true;
+        try {
+          const meta = await this.store.getMeta(id);
+          if (!meta) {
+            subscriber.error(new ExecutionNotFoundError(id));
+            return;
+          }
+          if (meta.seq > last) {
+            const machine = machineOf(meta.machineId);
+            const snapshot = await rebuildSnapshot(this.store, id, meta.seq);
+            if (machine && snapshot) {
+              const resolved = machine.resolveState({ value: (snapshot as { value: never }).value, context: (snapshot as { context: never }).context });
+              last = meta.seq;
+              subscriber.next(progressOf(machine, resolved as AnyMachineSnapshot, { id, seq: meta.seq, status: meta.status, updatedAt: new Date(meta.updatedAt) }));
+            }
+          }
+          if (isFinished(meta.status)) subscriber.complete();
+        } catch (err) {
+          if (!(err instanceof RuntimeClosedError)) subscriber.error(err);
+        } finally {
+          busy = false;
+        }
+      };
+      void emitFromStore();
+      // Committed transitions of executions hosted here arrive as events; others are polled.
+      const events = this.events$.subscribe((e) => {
+        if (e.type === 'transition' && e.id === id && e.seq > last) void emitFromStore();
+      });
+      const poll = setInterval(() => {
+        if (!this.hosts.has(id)) void emitFromStore();
+      }, this.pollMs);
+      poll.unref();
+      return () => {
+        stopped = true;
+        events.unsubscribe();
+        clearInterval(poll);
+      };
+    });
   }
 
   /** This process's owner id, as recorded on the executions it runs. */
@@ -142,7 +251,7 @@ export class Runtime {
   /** Starts an execution of a registered machine; resolves once its first snapshot is durable. */
   async start(machineId: string, options: StartOptions = {}): Promise<ExecutionHandle> {
     this.assertOpen();
-    const entry = this.registry.get(machineId);
+    const entry = this.machines.get(machineId);
     const id = options.id ?? randomUUID();
     validateId(id);
     if (this.hosts.has(id) || this.loading.has(id)) throw new ExecutionExistsError(id);
@@ -162,6 +271,7 @@ export class Runtime {
     } finally {
       this.loading.delete(id);
     }
+    this.events.next({ type: 'started', id, machine: entry.id, at: this.ctx.clock.now() });
     return { id };
   }
 
@@ -185,7 +295,7 @@ export class Runtime {
       const meta = await this.store.getMeta(id);
       if (!meta) throw new ExecutionNotFoundError(id);
       if (isFinished(meta.status)) throw new ExecutionFinishedError(id, meta.status);
-      if (meta.owner && meta.owner !== this.ownerId && !this.registry.blocked(meta) && (await this.ownership.liveOwner(meta.owner))) {
+      if (meta.owner && meta.owner !== this.ownerId && !this.machines.blocked(meta) && (await this.ownership.liveOwner(meta.owner))) {
         return this.sendThroughInbox(id, event as unknown as Json, options.key, options.timeoutMs);
       }
     }
@@ -272,7 +382,7 @@ export class Runtime {
           }
           continue;
         }
-        if (this.registry.blocked(meta)) continue;
+        if (this.machines.blocked(meta)) continue;
         if (meta.owner !== this.ownerId && (await this.ownership.liveOwner(meta.owner))) continue;
         // Loading it drains its inbox.
         host = await this.acquire(id).catch(() => undefined);
@@ -320,7 +430,7 @@ export class Runtime {
     let accepts: string[] = [];
     if (!isFinished(meta.status) && !summary.blocked) {
       const host = this.hosts.get(id);
-      accepts = host && !host.finished ? acceptedEvents(host.snapshot()) : acceptedEventsAt(this.registry.get(meta.machineId).machine, meta.value, context);
+      accepts = host && !host.finished ? acceptedEvents(host.snapshot()) : acceptedEventsAt(this.machines.get(meta.machineId).machine, meta.value, context);
     }
     const [init] = await this.store.readJournal(id, { from: 0, to: 0 });
     const input = (init?.event as { input?: Json } | undefined)?.input;
@@ -398,6 +508,7 @@ export class Runtime {
     if (host) {
       host.stop();
       this.hosts.delete(id);
+      this.registry.trigger.remove({ id });
       await host.commit.catch(() => {});
     } else if (!isFinished(meta.status) && meta.owner !== this.ownerId) {
       const owner = await this.ownership.liveOwner(meta.owner);
@@ -439,11 +550,12 @@ export class Runtime {
         const page = await this.store.list({ status, limit: RECOVERY_BATCH, ...(cursor ? { cursor } : {}) });
         cursor = page.cursor;
         for (const meta of page.items) {
-          if (this.hosts.has(meta.id) || this.registry.blocked(meta)) continue;
+          if (this.hosts.has(meta.id) || this.machines.blocked(meta)) continue;
           if (meta.owner !== this.ownerId && (await this.ownership.liveOwner(meta.owner))) continue;
           try {
-            await this.acquire(meta.id);
+            const host = await this.acquire(meta.id);
             restored++;
+            this.events.next({ type: 'recovered', id: meta.id, machine: meta.machineId, seq: host.meta.seq, at: this.ctx.clock.now() });
           } catch (err) {
             // Taken by another process in the meantime, finished, deleted, or unreadable: one
             // execution that cannot be restored must not keep the others from running.
@@ -467,14 +579,18 @@ export class Runtime {
     await Promise.allSettled([...this.loading.values()]);
     const hosts = [...this.hosts.values()];
     this.hosts.clear();
-    for (const host of hosts) host.stop();
+    for (const host of hosts) {
+      host.stop();
+      this.registry.trigger.remove({ id: host.id });
+    }
+    this.events.complete();
     await Promise.allSettled(hosts.map((h) => h.commit));
     await this.ownership.stop();
     await this.store.close();
   }
 
   private summary(meta: ExecutionMeta): ExecutionSummary {
-    const blocked = isFinished(meta.status) ? undefined : this.registry.blocked(meta);
+    const blocked = isFinished(meta.status) ? undefined : this.machines.blocked(meta);
     return {
       id: meta.id,
       machine: meta.machineId,
@@ -508,7 +624,7 @@ export class Runtime {
     const meta = await this.store.getMeta(id);
     if (!meta) throw new ExecutionNotFoundError(id);
     if (isFinished(meta.status)) throw new ExecutionFinishedError(id, meta.status);
-    const blocked = this.registry.blocked(meta);
+    const blocked = this.machines.blocked(meta);
     if (blocked) throw new ExecutionBlockedError(id, blocked.message);
     const claim = await this.ownership.claim(id, meta.owner);
     if (!claim.ok) {
@@ -519,12 +635,16 @@ export class Runtime {
     const rebuilt = await rebuildWithKeyframe(this.store, id, claim.meta.seq);
     if (rebuilt === undefined) throw new ExecutionNotFoundError(id);
     this.assertOpen();
-    const host = new HostedExecution(this.ctx, this.registry.get(meta.machineId), id);
+    const host = new HostedExecution(this.ctx, this.machines.get(meta.machineId), id);
     host.restore(claim.meta, rebuilt.snapshot, claim.version, rebuilt.keyframe);
     // Events other processes sent before this one took over come first, in their order: until
     // they are applied, sends to this id wait on `loading` instead of finding the host.
     await this.consumeInbox(host).catch(() => undefined);
-    if (!host.finished) this.hosts.set(id, host);
+    if (!host.finished) {
+      this.hosts.set(id, host);
+      const m = host.meta;
+      this.registry.trigger.upsert({ row: { id, machine: m.machineId, status: m.status, value: m.value, seq: m.seq, updatedAt: m.updatedAt } });
+    }
     return host;
   }
 
