@@ -15,7 +15,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createActor, type AnyStateMachine } from 'xstate';
 import { createRuntime, lmdbStore, type Json, type Runtime } from '../src/index.js';
 import { rebuildSnapshot } from '../src/internal.js';
-import { builtFixture, Child, killAllChildren, prng, type Exit } from './fixtures/crashChild.js';
+import { builtFixture, Child, closedOrHung, expectKilledOrDone, killAllChildren, prng, type Exit } from './fixtures/crashChild.js';
 import { approvalAmount, approvalId, stepsId, stepsPlan, STEPS_EXECUTIONS, STEPS_TOTAL, type StepsEvent } from './fixtures/crashPlan.js';
 import { approvalMachine, stepsMachine } from './fixtures/machines.js';
 import { tempDir } from './helpers.js';
@@ -158,28 +158,6 @@ function arm(child: Child, plan: KillPlan): void {
   }
 }
 
-/** Fails with the child's stderr unless it was SIGKILLed or finished cleanly after DONE. */
-function expectKilledOrDone(child: Child, exit: Exit, where: string): 'killed' | 'done' {
-  if (exit.signal === 'SIGKILL') return 'killed';
-  if (exit.code === 0 && child.lines.includes('DONE')) return 'done';
-  throw new Error(`${where}: worker exited with ${JSON.stringify(exit)}; stderr:\n${child.stderr}`);
-}
-
-/** Bail-out for a hung worker (not a timing assertion: a healthy run takes well under a second). */
-async function closedOrHung(child: Child, where: string, ms = 30_000): Promise<Exit> {
-  let timer: NodeJS.Timeout | undefined;
-  const hung = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      child.signal('SIGKILL');
-      reject(new Error(`${where}: worker did not finish within ${ms} ms; stdout tail: ${child.lines.slice(-3).join(' | ')}; stderr: ${child.stderr}`));
-    }, ms);
-  });
-  try {
-    return await Promise.race([child.closed, hung]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 interface FinalState {
   history: Array<{ seq: number; event: Json; value: Json; status: string }>;

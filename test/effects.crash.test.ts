@@ -32,7 +32,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createRuntime, lmdbStore, type EffectRecord, type Json } from '../src/index.js';
-import { builtFixture, Child, killAllChildren, prng, type Exit } from './fixtures/crashChild.js';
+import { builtFixture, Child, closedOrHung, expectKilledOrDone, killAllChildren, prng, type Exit } from './fixtures/crashChild.js';
 import {
   declines,
   effectsId,
@@ -460,27 +460,6 @@ function arm(child: Child, plan: KillPlan): void {
   }
 }
 
-function expectKilledOrDone(child: Child, exit: Exit, where: string): 'killed' | 'done' {
-  if (exit.signal === 'SIGKILL') return 'killed';
-  if (exit.code === 0 && child.lines.includes('DONE')) return 'done';
-  throw new Error(`${where}: worker exited with ${JSON.stringify(exit)}; stderr:\n${child.stderr}`);
-}
-
-/** Bail-out for a hung worker (not a timing assertion: a healthy run takes about a second). */
-async function closedOrHung(child: Child, where: string, ms = 30_000): Promise<Exit> {
-  let timer: NodeJS.Timeout | undefined;
-  const hung = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      child.signal('SIGKILL');
-      reject(new Error(`${where}: worker did not finish within ${ms} ms; stdout tail: ${child.lines.slice(-3).join(' | ')}; stderr: ${child.stderr}`));
-    }, ms);
-  });
-  try {
-    return await Promise.race([child.closed, hung]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 function workerArgs(run: { db: string; log: string }): string[] {
   return ['effects', run.db, run.log, String(EXECUTIONS), String(ROUNDS)];
