@@ -230,4 +230,26 @@ describe('leases: one execution, one process at a time', () => {
     const context = (await rt.get(id))!.context as { log: string[] };
     expect(context.log).toEqual(['step 1 (n=0)', 'step 2 (n=1)', 'step 3 (n=50)', 'step 4 (n=51)']);
   });
+
+  it('progress of an execution another process runs is seen from this one', async () => {
+    const { path } = newStorePath();
+    const id = 'watched';
+    const holder = await startHolder(path, id, 30_000, 2);
+    const rt = await openRuntime(path);
+    expect((await rt.stats()).hosted).toBe(0);
+    const seen: number[] = [];
+    const sub = rt.progress$(id).subscribe((p) => seen.push(p.seq));
+    for (let i = 0; i < 50 && seen.length === 0; i++) await sleep(10);
+    expect(seen[0]).toBe(2);
+    expect(await holderStep(holder, 2)).toBe('SENT 3');
+    expect(await holderStep(holder, 3)).toBe('SENT 4');
+    for (let i = 0; i < 100 && !seen.includes(4); i++) await sleep(10);
+    sub.unsubscribe();
+    // Followed through the store: every committed seq at most once, in order, ending at 4.
+    expect(seen.at(-1)).toBe(4);
+    expect([...seen].sort((a, b) => a - b)).toEqual(seen);
+    expect(new Set(seen).size).toBe(seen.length);
+    expect((await rt.stats()).hosted).toBe(0);
+  });
 });
+
