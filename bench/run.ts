@@ -10,6 +10,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { defaultCoreOptions, formatCore, runCore, type CoreOptions } from './core.bench.js';
 import { defaultEffectsOptions, formatEffects, runEffects, type EffectsOptions } from './effects.bench.js';
+import { defaultStreamsOptions, formatStreams, runStreams, type StreamsOptions } from './streams.bench.js';
 import { describeMachine, loadNote, machineInfo, sourceRevision } from './helpers.js';
 
 function version(pkg: string): string {
@@ -55,11 +56,16 @@ async function main(): Promise<void> {
   const effectsOptions: EffectsOptions = quick ? { executions: 100, steps: 5, rounds: 2 } : { ...defaultEffectsOptions, ...(rounds ? { rounds } : {}) };
   const effects = await runEffects(effectsOptions);
   console.log(`\n${formatEffects(effects)}\n`);
+
+  console.log('== observers: events$ and progress$ attached vs none ==');
+  const streamsOptions: StreamsOptions = quick ? { executions: 100, events: 5, rounds: 2 } : { ...defaultStreamsOptions, ...(rounds ? { rounds } : {}) };
+  const streams = await runStreams(streamsOptions);
+  console.log(`\n${formatStreams(streams)}\n`);
   const loadAfter = loadNote();
   console.log(`total ${((performance.now() - started) / 1000).toFixed(1)} s; ${loadAfter.text}`);
 
   const jsonPath = process.env.BENCH_JSON;
-  if (jsonPath) writeFileSync(jsonPath, `${JSON.stringify({ machine, source, load: [loadBefore.load1, loadAfter.load1], core, effects }, null, 2)}\n`);
+  if (jsonPath) writeFileSync(jsonPath, `${JSON.stringify({ machine, source, load: [loadBefore.load1, loadAfter.load1], core, effects, streams }, null, 2)}\n`);
 }
 
 main().catch((err: unknown) => {

@@ -117,6 +117,8 @@ export class Runtime {
   /** Keyed sends in flight in this process, so a concurrent resend waits for the first. */
   private readonly keyed = new Map<string, Promise<SendResult>>();
   private readonly events = new Subject<RuntimeEvent>();
+  /** `progress$` subscribers by execution. */
+  private readonly transitionListeners = new Map<string, Set<(e: Extract<RuntimeEvent, { type: 'transition' }>) => void>>();
 
   /**
    * Everything that happens in this runtime, as typed events (see {@link RuntimeEvent}).
@@ -163,7 +165,10 @@ export class Runtime {
     const { id } = host;
     const { entry } = write;
     const at = entry.at;
-    this.events.next({ type: 'transition', id, seq: entry.seq, event: cause.type, value: entry.value, status: entry.status, at });
+    const transition = { type: 'transition' as const, id, seq: entry.seq, event: cause.type, value: entry.value, status: entry.status, at };
+    this.events.next(transition);
+    const listeners = this.transitionListeners.get(id);
+    if (listeners) queueMicrotask(() => listeners.forEach((listener) => listener(transition)));
     for (const t of write.timers?.remove ?? []) {
       const event = (t.event as { type?: string }).type ?? '';
       if (event === cause.type) this.events.next({ type: 'timer.fired', id, timer: t.id, event, at });
@@ -228,16 +233,30 @@ export class Runtime {
       };
       void emitFromStore();
       // Committed transitions of executions hosted here arrive as events; others are polled.
-      const events = this.events$.subscribe((e) => {
-        if (e.type === 'transition' && e.id === id && e.seq > last) void emitFromStore();
-      });
+      const onTransition = (e: Extract<RuntimeEvent, { type: 'transition' }>): void => {
+        if (e.seq <= last) return;
+        const host = this.hosts.get(id);
+        // Hosted here and not moved on since: the live snapshot is the committed one.
+        if (host && !host.finished && host.meta.seq === e.seq && !busy) {
+          last = e.seq;
+          subscriber.next(progressOf(host.entry.machine, host.snapshot(), { id, seq: e.seq, status: e.status, updatedAt: new Date(e.at) }));
+          return;
+        }
+        void emitFromStore();
+      };
+      // Per execution, not through events$: a progress$ per execution must not cost every
+      // subscriber every other execution's events.
+      let listeners = this.transitionListeners.get(id);
+      if (!listeners) this.transitionListeners.set(id, (listeners = new Set()));
+      listeners.add(onTransition);
       const poll = setInterval(() => {
         if (!this.hosts.has(id)) void emitFromStore();
       }, this.pollMs);
       poll.unref();
       return () => {
         stopped = true;
-        events.unsubscribe();
+        listeners.delete(onTransition);
+        if (listeners.size === 0) this.transitionListeners.delete(id);
         clearInterval(poll);
       };
     });
