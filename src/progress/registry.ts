@@ -22,8 +22,10 @@ function emptyCounts(): Record<ExecutionStatus, number> {
 
 /**
  * The live registry of the executions a runtime hosts, as an `@xstate/store` a service can
- * subscribe to for a dashboard: rows by id and counts by status. The runtime updates it after
- * each committed transition, and when it hosts (starts, recovers) or lets go of an execution.
+ * subscribe to for a dashboard: rows by id and counts by status. The runtime updates it once per
+ * event-loop turn with the transitions committed in it, and when it hosts (starts, recovers) or
+ * lets go of an execution: copying the table per transition would cost as much as the
+ * transition with a thousand executions hosted.
  *
  * @example
  * ```ts
@@ -34,19 +36,20 @@ export function createHostedRegistry() {
   return createStore({
     context: { executions: {}, counts: emptyCounts() } as RegistryContext,
     on: {
-      upsert: (context, event: { row: HostedExecutionRow }) => {
+      /** Rows to put (or, as null, to drop), applied together: one copy of the table per batch. */
+      apply: (context, event: { changes: [string, HostedExecutionRow | null][] }) => {
+        const executions = { ...context.executions };
         const counts = { ...context.counts };
-        const before = context.executions[event.row.id];
-        if (before) counts[before.status]--;
-        counts[event.row.status]++;
-        return { executions: { ...context.executions, [event.row.id]: event.row }, counts };
-      },
-      remove: (context, event: { id: string }) => {
-        const before = context.executions[event.id];
-        if (!before) return context;
-        const { [event.id]: _removed, ...executions } = context.executions;
-        const counts = { ...context.counts };
-        counts[before.status]--;
+        for (const [id, row] of event.changes) {
+          const before = executions[id];
+          if (before) counts[before.status]--;
+          if (row) {
+            executions[id] = row;
+            counts[row.status]++;
+          } else {
+            delete executions[id];
+          }
+        }
         return { executions, counts };
       },
     },

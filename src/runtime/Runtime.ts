@@ -43,7 +43,7 @@ import { asapScheduler, Observable, observeOn, share, Subject } from 'rxjs';
 import type { AnyMachineSnapshot, AnyStateMachine } from 'xstate';
 import type { RuntimeEvent } from '../progress/events.js';
 import { progressOf, type Progress } from '../progress/progress.js';
-import { createHostedRegistry, type HostedRegistry } from '../progress/registry.js';
+import { createHostedRegistry, type HostedExecutionRow, type HostedRegistry } from '../progress/registry.js';
 import { systemClock } from './clock.js';
 import { DEFAULT_RETRY_POLICY } from './retry.js';
 import {
@@ -117,6 +117,8 @@ export class Runtime {
   /** Keyed sends in flight in this process, so a concurrent resend waits for the first. */
   private readonly keyed = new Map<string, Promise<SendResult>>();
   private readonly events = new Subject<RuntimeEvent>();
+  private readonly registryChanges = new Map<string, HostedExecutionRow | null>();
+  private registryFlush?: NodeJS.Immediate;
   /** `progress$` subscribers by execution. */
   private readonly transitionListeners = new Map<string, Set<(e: Extract<RuntimeEvent, { type: 'transition' }>) => void>>();
 
@@ -151,7 +153,7 @@ export class Runtime {
       retryPolicy: { ...DEFAULT_RETRY_POLICY, ...options.retry },
       onFinished: (host) => {
         if (this.hosts.get(host.id) === host) this.hosts.delete(host.id);
-        this.registry.trigger.remove({ id: host.id });
+        this.hostedChanged(host.id, null);
       },
       onEffectEvent: (id, event) => this.events.next({ ...event, id, at: this.ctx.clock.now() }),
       onCommitted: (host, write, cause) => this.committed(host, write, cause),
@@ -179,8 +181,19 @@ export class Runtime {
     if (entry.status === 'completed') this.events.next({ type: 'completed', id, output: write.meta?.output ?? null, at });
     else if (entry.status === 'failed') this.events.next({ type: 'failed', id, error: write.meta?.error ?? { name: 'Error', message: 'failed' }, at });
     else if (entry.status === 'cancelled') this.events.next({ type: 'cancelled', id, at });
-    if (isFinished(entry.status)) this.registry.trigger.remove({ id });
-    else this.registry.trigger.upsert({ row: { id, machine: host.entry.id, status: entry.status, value: entry.value, seq: entry.seq, updatedAt: at } });
+    this.hostedChanged(id, isFinished(entry.status) ? null : { id, machine: host.entry.id, status: entry.status, value: entry.value, seq: entry.seq, updatedAt: at });
+  }
+
+  /** Queues a change of the live registry; the changes of one turn are applied together. */
+  private hostedChanged(id: string, row: HostedExecutionRow | null): void {
+    this.registryChanges.set(id, row);
+    if (this.registryFlush) return;
+    this.registryFlush = setImmediate(() => {
+      this.registryFlush = undefined;
+      const changes = [...this.registryChanges];
+      this.registryChanges.clear();
+      this.registry.trigger.apply({ changes });
+    });
   }
 
   /**
@@ -527,7 +540,7 @@ export class Runtime {
     if (host) {
       host.stop();
       this.hosts.delete(id);
-      this.registry.trigger.remove({ id });
+      this.hostedChanged(id, null);
       await host.commit.catch(() => {});
     } else if (!isFinished(meta.status) && meta.owner !== this.ownerId) {
       const owner = await this.ownership.liveOwner(meta.owner);
@@ -600,8 +613,12 @@ export class Runtime {
     this.hosts.clear();
     for (const host of hosts) {
       host.stop();
-      this.registry.trigger.remove({ id: host.id });
+      this.registryChanges.set(host.id, null);
     }
+    if (this.registryFlush) clearImmediate(this.registryFlush);
+    this.registryFlush = undefined;
+    this.registry.trigger.apply({ changes: [...this.registryChanges] });
+    this.registryChanges.clear();
     this.events.complete();
     await Promise.allSettled(hosts.map((h) => h.commit));
     await this.ownership.stop();
@@ -662,7 +679,7 @@ export class Runtime {
     if (!host.finished) {
       this.hosts.set(id, host);
       const m = host.meta;
-      this.registry.trigger.upsert({ row: { id, machine: m.machineId, status: m.status, value: m.value, seq: m.seq, updatedAt: m.updatedAt } });
+      this.hostedChanged(id, { id, machine: m.machineId, status: m.status, value: m.value, seq: m.seq, updatedAt: m.updatedAt });
     }
     return host;
   }
