@@ -224,6 +224,10 @@ export interface ErrorRecord {
   message: string;
   code?: string;
   stack?: string;
+  /** For a crash: the state it happened in, the event being processed, the attempts made. */
+  state?: unknown;
+  event?: string;
+  attempts?: number;
 }
 
 /**

@@ -6,6 +6,7 @@ import {
   EventNotAcceptedError,
   ExecutionBlockedError,
   ExecutionExistsError,
+  ExecutionFailedError,
   ExecutionFinishedError,
   ExecutionNotFoundError,
   InvalidArgumentError,
@@ -169,9 +170,10 @@ describe('bad input gets a typed error and loses nothing', () => {
   it('an in-place mutation of context is refused instead of silently lost', async () => {
     const { rt } = await open();
     const { id } = await rt.start('dates');
-    await rt.send(id, { type: 'MUTATE' });
-    // Mutating frozen context throws inside the action: XState fails the actor, and the failure
-    // is recorded with the last good context (nothing half-applied).
+    // Mutating frozen context throws inside the action: the actor crashes, and the supervisor's
+    // restarts hit the same mutation until it gives up; the failure is recorded with the last
+    // good context (nothing half-applied), and the send that caused it is refused.
+    await expectCode(rt.send(id, { type: 'MUTATE' }), ExecutionFailedError, 'EXECUTION_FAILED');
     const info = await rt.get(id);
     expect(info?.status).toBe('failed');
     expect(info?.error?.message).toMatch(/read.only|not extensible|Cannot assign/);

@@ -17,7 +17,7 @@ export type RuntimeEvent =
   | { type: 'timer.armed'; id: string; timer: string; event: string; dueAt: number; at: number }
   | { type: 'timer.fired'; id: string; timer: string; event: string; at: number }
   | { type: 'crashed'; id: string; error: ErrorRecord; at: number }
-  | { type: 'restarted'; id: string; attempt: number; at: number }
+  | { type: 'restarted'; id: string; attempt: number; delay: number; at: number }
   | { type: 'completed'; id: string; output: Json; at: number }
   | { type: 'failed'; id: string; error: ErrorRecord; at: number }
   | { type: 'cancelled'; id: string; at: number };

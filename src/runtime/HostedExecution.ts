@@ -1,5 +1,5 @@
 import { createActor, type AnyActor, type AnyActorRef, type AnyMachineSnapshot } from 'xstate';
-import { ExecutionExistsError, toErrorRecord, type ErrorRecord } from '../errors.js';
+import { EventNotAcceptedError, ExecutionExistsError, ExecutionFailedError, toErrorRecord, type ErrorRecord } from '../errors.js';
 import { checkJson, diffSnapshots } from '../journal/diff.js';
 import { nextKeyframeState, shouldKeyframe } from '../journal/keyframePolicy.js';
 import {
@@ -29,6 +29,8 @@ export interface HostContext {
   keyframeEvery: number;
   retryPolicy: RetryPolicy;
   onEffectEvent?(id: string, event: EffectEvent): void;
+  /** Called when the actor crashes (XState status 'error'); without it a crash fails the execution. */
+  onCrash?(host: HostedExecution, error: unknown): void;
   /** Called once a transition is committed, with what it wrote and its cause. */
   onCommitted?(host: HostedExecution, write: TransitionWrite, cause: { type: string }): void;
   /** Called once the execution's final transition is committed (or its host gave up). */
@@ -67,6 +69,12 @@ export class HostedExecution implements EffectHost {
    * each claim.
    */
   private version = 2 + Math.floor(Math.random() * 2 ** 48);
+  /** The next record writes even if nothing changed (a retry's transition out of `failed`). */
+  private forced = false;
+  /** Set while the actor is down after a crash, until the supervisor restarts it or gives up. */
+  private crashed?: { error: unknown; event: { type: string } };
+  /** The `send` whose event crashed the actor: delivered again on restart, its caller waiting. */
+  private episode?: Episode;
   /** Writes held back while one call's transitions are processed (see `hold`). */
   private held?: (() => void)[];
   /** Transition 0's write: `create` resolves with it, not with later writes. */
@@ -189,8 +197,60 @@ export class HostedExecution implements EffectHost {
       this.rollback();
       throw fault;
     }
+    if (this.crashed && this.episode) {
+      // The transitions of this call are not written; the restart delivers the event again.
+      this.drop(saved);
+      throw new AwaitingRestart(this.episode.outcome);
+    }
     this.release();
     return this.meta.seq !== before ? this.meta.seq : undefined;
+  }
+
+  /** Writes a transition caused by `cause` from the restored state (a retry leaving `failed`). */
+  resume(cause: { type: string }): Promise<void> {
+    this.forced = true;
+    this.record(cause, this.actor.getSnapshot() as AnyMachineSnapshot, true);
+    return this.commit;
+  }
+
+  /** The supervisor's restart: from the last committed snapshot, the crashing event delivered again. */
+  restartAfterCrash(): void {
+    if (!this.crashed || this.finished) return;
+    this.crashed = undefined;
+    this.stopActor();
+    this.restore(this.meta, structuredClone(this.prev) as Json, this.version, this.keyframe);
+    const episode = this.episode;
+    if (!episode) return;
+    try {
+      const seq = this.deliver(episode.event, episode.attach);
+      this.episode = undefined;
+      if (seq === undefined) episode.reject(new EventNotAcceptedError(this.id, episode.event.type, this.meta.value));
+      else this.commit.then(() => episode.resolve(seq), episode.reject);
+    } catch (err) {
+      if (err instanceof AwaitingRestart) return; // crashed again: the supervisor decides again
+      this.episode = undefined;
+      episode.reject(err);
+    }
+  }
+
+  /** The supervisor's escalation: the execution fails with the error recorded, at its last committed snapshot. */
+  escalate(error: unknown, attempts: number): void {
+    if (this.finished) return;
+    const crash = this.crashed;
+    const episode = this.episode;
+    this.crashed = undefined;
+    this.episode = undefined;
+    const cause = episode?.event ?? crash?.event ?? { type: 'xstate.error' };
+    const record: ErrorRecord = { ...toErrorRecord(error), state: this.meta.value, event: cause.type, attempts };
+    this.stopActor();
+    this.writeTerminal(cause, 'failed', record);
+    if (episode) {
+      const failed = new ExecutionFailedError(this.id, record);
+      this.commit.then(
+        () => episode.reject(failed),
+        () => episode.reject(failed),
+      );
+    }
   }
 
   /**
@@ -285,8 +345,18 @@ export class HostedExecution implements EffectHost {
     // would take the process down. XState reports the error to observers only (no inspected
     // snapshot), so the failure is recorded from here, caused by the event being processed.
     this.actor.subscribe({
-      error: () => {
-        if (!this.stopping && !this.finished) this.record(this.processing ?? { type: 'xstate.error' }, this.actor.getSnapshot() as AnyMachineSnapshot);
+      error: (error: unknown) => {
+        if (this.stopping || this.finished) return;
+        if (this.creating || this.restoring || !this.ctx.onCrash) {
+          this.record(this.processing ?? { type: 'xstate.error' }, this.actor.getSnapshot() as AnyMachineSnapshot);
+          return;
+        }
+        // A crash: nothing of it is written. The supervisor decides whether the execution is
+        // restarted from its last committed snapshot (the event that crashed it delivered again)
+        // or fails. An event from `send` is kept for that, and its caller waits for the outcome.
+        this.crashed = { error, event: this.processing ?? { type: 'xstate.error' } };
+        if (this.delivering && !this.episode) this.episode = newEpisode(this.processing ?? { type: 'xstate.error' }, this.attach);
+        this.ctx.onCrash(this, error);
       },
     });
   }
@@ -353,7 +423,8 @@ export class HostedExecution implements EffectHost {
       else patch = diffSnapshots(this.prev, persisted);
       this.lastSnapshot = snapshot;
       if (this.restoring) return; // the restore records once it is complete
-      if (patch.length === 0 && childOnly && this.invoked.size === 0 && sameTimers(this.timers, this.currentTimers().timers)) return;
+      if (patch.length === 0 && childOnly && !this.forced && this.invoked.size === 0 && sameTimers(this.timers, this.currentTimers().timers)) return;
+      this.forced = false;
       this.write(cause, persisted as Json, patch, statusOf(snapshot), snapshot);
     } catch (err) {
       this.onFault(err, cause);
@@ -564,4 +635,28 @@ function canSafely(snapshot: AnyMachineSnapshot, event: { type: string }): boole
   } catch {
     return false;
   }
+}
+
+interface Episode {
+  event: { type: string };
+  attach: { inbox?: InboxEntry; sendKey?: string } | undefined;
+  outcome: Promise<number>;
+  resolve(seq: number): void;
+  reject(err: unknown): void;
+}
+
+function newEpisode(event: { type: string }, attach: Episode['attach']): Episode {
+  let resolve!: (seq: number) => void;
+  let reject!: (err: unknown) => void;
+  const outcome = new Promise<number>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  outcome.catch(() => {}); // the caller of send gets it; nobody else must see it unhandled
+  return { event, attach: attach ? { ...attach } : undefined, outcome, resolve, reject };
+}
+
+/** Thrown by `deliver` when the event crashed the actor: its outcome comes with the supervisor's decision. */
+export class AwaitingRestart {
+  constructor(readonly outcome: Promise<number>) {}
 }

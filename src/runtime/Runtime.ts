@@ -36,10 +36,11 @@ import {
   type Store,
 } from '../store/Store.js';
 import { acceptedEvents, acceptedEventsAt } from './acceptedEvents.js';
-import { HostedExecution, type HostContext } from './HostedExecution.js';
+import { AwaitingRestart, HostedExecution, type HostContext } from './HostedExecution.js';
 import { Ownership } from './ownership.js';
 import { MachineRegistry } from './registry.js';
-import { asapScheduler, Observable, observeOn, share, Subject } from 'rxjs';
+import { asapScheduler, Observable, observeOn, share, Subject, type Subscription } from 'rxjs';
+import { DEFAULT_SUPERVISOR_POLICY, supervise, type ActorLifecycle, type SupervisorDecision } from '../supervisor/index.js';
 import type { AnyMachineSnapshot, AnyStateMachine } from 'xstate';
 import type { RuntimeEvent } from '../progress/events.js';
 import { progressOf, type Progress } from '../progress/progress.js';
@@ -117,6 +118,8 @@ export class Runtime {
   /** Keyed sends in flight in this process, so a concurrent resend waits for the first. */
   private readonly keyed = new Map<string, Promise<SendResult>>();
   private readonly events = new Subject<RuntimeEvent>();
+  private readonly lifecycles = new Subject<ActorLifecycle>();
+  private readonly supervision: Subscription;
   private readonly registryChanges = new Map<string, HostedExecutionRow | null>();
   private registryFlush?: NodeJS.Immediate;
   /** `progress$` subscribers by execution. */
@@ -154,10 +157,30 @@ export class Runtime {
       onFinished: (host) => {
         if (this.hosts.get(host.id) === host) this.hosts.delete(host.id);
         this.hostedChanged(host.id, null);
+        this.lifecycles.next({ type: 'stopped', id: host.id, at: this.ctx.clock.now() });
       },
       onEffectEvent: (id, event) => this.events.next({ ...event, id, at: this.ctx.clock.now() }),
       onCommitted: (host, write, cause) => this.committed(host, write, cause),
+      onCrash: (host, error) => {
+        const at = this.ctx.clock.now();
+        this.events.next({ type: 'crashed', id: host.id, error: toErrorRecord(error), at });
+        // Decided outside XState's processing of the event that crashed it.
+        queueMicrotask(() => this.lifecycles.next({ type: 'crashed', id: host.id, at, error }));
+      },
     };
+    const base = { ...DEFAULT_SUPERVISOR_POLICY, ...options.supervisor };
+    const perMachine = options.supervisors ?? {};
+    this.supervision = this.lifecycles
+      .pipe(
+        supervise(base, {
+          policyFor: (id) => {
+            const machine = this.hosts.get(id)?.entry.id;
+            const own = machine ? perMachine[machine] : undefined;
+            return own ? { ...base, ...own } : base;
+          },
+        }),
+      )
+      .subscribe((decision) => this.decide(decision));
     this.inboxTimer = setInterval(() => void this.pollInbox(), this.inboxPollMs);
     this.inboxTimer.unref();
   }
@@ -275,6 +298,58 @@ export class Runtime {
     });
   }
 
+  /** Carries out a supervisor decision for an execution still hosted here. */
+  private decide(decision: SupervisorDecision): void {
+    const host = this.hosts.get(decision.id);
+    if (!host || host.finished) return;
+    try {
+      if (decision.type === 'restart') {
+        this.events.next({ type: 'restarted', id: decision.id, attempt: decision.attempt, delay: decision.delay, at: this.ctx.clock.now() });
+        host.restartAfterCrash();
+      } else {
+        host.escalate(decision.error, decision.attempts);
+      }
+    } catch (err) {
+      // One execution's restart going wrong must not end supervision of the others.
+      host.escalate(err, decision.type === 'restart' ? decision.attempt : decision.attempts);
+    }
+  }
+
+  /**
+   * Restarts a failed execution from its last good snapshot (the "retry failed execution"
+   * button): it is running or waiting again, its history goes on, and the failure stays in it.
+   *
+   * @example
+   * ```ts
+   * await rt.retry(id);
+   * ```
+   */
+  async retry(id: string): Promise<void> {
+    this.assertOpen();
+    const meta = await this.store.getMeta(id);
+    if (!meta) throw new ExecutionNotFoundError(id);
+    if (meta.status !== 'failed') throw new InvalidArgumentError(`Execution "${id}" is ${meta.status}; only a failed execution can be retried`);
+    const blocked = this.machines.blocked(meta);
+    if (blocked) throw new ExecutionBlockedError(id, blocked.message);
+    const claim = await this.ownership.claim(id, meta.owner, { reopen: true });
+    if (!claim.ok) {
+      if (claim.reason === 'owned') throw new ExecutionLockedError(id, claim.owner);
+      throw new ExecutionNotFoundError(id);
+    }
+    // The failed transition kept the last good snapshot, unless XState's own error snapshot was
+    // recorded (an execution failed without a supervisor): then the one before it.
+    let seq = claim.meta.seq;
+    let rebuilt = await rebuildWithKeyframe(this.store, id, seq);
+    if ((rebuilt?.snapshot as { status?: string } | undefined)?.status === 'error' && seq > 0) rebuilt = await rebuildWithKeyframe(this.store, id, --seq);
+    if (!rebuilt) throw new ExecutionNotFoundError(id);
+    const host = new HostedExecution(this.ctx, this.machines.get(meta.machineId), id);
+    const { error: _error, ...rest } = claim.meta;
+    host.restore({ ...rest, seq: claim.meta.seq }, rebuilt.snapshot, claim.version, rebuilt.keyframe);
+    this.hosts.set(id, host);
+    await host.resume({ type: 'durastate.retry' });
+    this.events.next({ type: 'restarted', id, attempt: 0, delay: 0, at: this.ctx.clock.now() });
+  }
+
   /** This process's owner id, as recorded on the executions it runs. */
   get ownerId(): string {
     return this.ownership.id;
@@ -351,7 +426,14 @@ export class Runtime {
 
   private async deliverNow(host: HostedExecution, event: { type: string }, sendKey?: string, inbox?: InboxEntry): Promise<SendResult> {
     if (host.finished) throw new ExecutionFinishedError(host.id, host.meta.status);
-    const seq = host.deliver(event, { ...(sendKey !== undefined ? { sendKey } : {}), ...(inbox ? { inbox } : {}) });
+    let seq: number | undefined;
+    try {
+      seq = host.deliver(event, { ...(sendKey !== undefined ? { sendKey } : {}), ...(inbox ? { inbox } : {}) });
+    } catch (err) {
+      // The event crashed the actor: the caller learns the supervisor's outcome.
+      if (err instanceof AwaitingRestart) return { seq: await err.outcome, duplicate: false };
+      throw err;
+    }
     if (seq === undefined) throw new EventNotAcceptedError(host.id, event.type, host.meta.value);
     await host.commit;
     return { seq, duplicate: false };
@@ -619,6 +701,7 @@ export class Runtime {
     this.registryFlush = undefined;
     this.registry.trigger.apply({ changes: [...this.registryChanges] });
     this.registryChanges.clear();
+    this.supervision.unsubscribe();
     this.events.complete();
     await Promise.allSettled(hosts.map((h) => h.commit));
     await this.ownership.stop();

@@ -50,9 +50,9 @@ export class Ownership {
   }
 
   /** Claims an execution for this process; clears a dead local owner first. */
-  async claim(executionId: string, currentOwner: string | undefined): Promise<ClaimResult> {
+  async claim(executionId: string, currentOwner: string | undefined, options?: { reopen?: boolean }): Promise<ClaimResult> {
     if (currentOwner && currentOwner !== this.id) await this.liveOwner(currentOwner);
-    return this.store.claim(executionId, this.id, Date.now());
+    return this.store.claim(executionId, this.id, Date.now(), options);
   }
 
   async stop(): Promise<void> {

@@ -4,6 +4,7 @@ import type { EffectRecord, ExecutionStatus, Json, Store } from '../store/Store.
 
 import type { Clock } from './clock.js';
 import type { RetryPolicy } from './retry.js';
+import type { SupervisorPolicy } from '../supervisor/policy.js';
 
 export type { Clock } from './clock.js';
 
@@ -18,6 +19,14 @@ export interface RuntimeOptions {
   clock?: Clock;
   /** Retry policy of durable effects that set none with `withRetry` (default: 3 attempts, 1 s, ×2, ≤ 60 s, ±20%). */
   retry?: Partial<RetryPolicy>;
+  /**
+   * How a crashed actor (an action, guard or assign threw; an invoke failed with no onError) is
+   * restarted from its last committed snapshot: backoff and restart intensity (default: 100 ms,
+   * ×2, ≤ 30 s, ±20 %, at most 5 restarts within 60 s; a TerminalError is never restarted).
+   */
+  supervisor?: Partial<SupervisorPolicy>;
+  /** The same, per machine id, over `supervisor`. */
+  supervisors?: Record<string, Partial<SupervisorPolicy>>;
   /** How often this runtime looks for events sent by other processes to executions it runs (default 25 ms). */
   inboxPollMs?: number;
   /** How long this process's ownership lease lasts without renewal, in ms (default 30,000). */

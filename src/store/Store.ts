@@ -243,9 +243,10 @@ export interface Store {
   getOwner(id: string): Promise<OwnerRecord | undefined>;
   /**
    * Atomically makes `owner` the owner of the execution, unless a live owner holds it: one
-   * whose record exists with `leaseUntil > now`. Finished executions are not claimed.
+   * whose record exists with `leaseUntil > now`. Finished executions are not claimed, except a
+   * failed one with `reopen` (a retry).
    */
-  claim(id: string, owner: string, now: number): Promise<ClaimResult>;
+  claim(id: string, owner: string, now: number, options?: { reopen?: boolean }): Promise<ClaimResult>;
 }
 
 /** The store layout version this code writes and reads. */

@@ -341,14 +341,14 @@ export class LmdbStore implements Store {
     return this.owners.get(id);
   }
 
-  async claim(id: string, owner: string, now: number): Promise<ClaimResult> {
+  async claim(id: string, owner: string, now: number, options: { reopen?: boolean } = {}): Promise<ClaimResult> {
     // A claim is rare (recovery, first send to an unhosted execution) and must be atomic across
     // processes: a synchronous write transaction is the simplest test-and-set LMDB offers.
     return this.executions.transactionSync((): ClaimResult => {
       const row = this.executions.getEntry(id);
       const meta = row?.value;
       if (!row || !meta) return { ok: false, reason: 'missing' };
-      if (isFinished(meta.status)) return { ok: false, reason: 'finished', meta };
+      if (isFinished(meta.status) && !(options.reopen && meta.status === 'failed')) return { ok: false, reason: 'finished', meta };
       if (meta.owner && meta.owner !== owner) {
         const current = this.owners.get(meta.owner);
         if (current && current.leaseUntil > now) return { ok: false, reason: 'owned', meta, owner: current };

@@ -240,10 +240,10 @@ class MemoryStore implements Store {
     return owner && clone(owner);
   }
 
-  async claim(id: string, owner: string, now: number): Promise<ClaimResult> {
+  async claim(id: string, owner: string, now: number, options: { reopen?: boolean } = {}): Promise<ClaimResult> {
     const row = this.rows.get(id);
     if (!row) return { ok: false, reason: 'missing' };
-    if (isFinished(row.meta.status)) return { ok: false, reason: 'finished', meta: this.current(row) };
+    if (isFinished(row.meta.status) && !(options.reopen && row.meta.status === 'failed')) return { ok: false, reason: 'finished', meta: this.current(row) };
     if (row.meta.owner && row.meta.owner !== owner) {
       const current = this.owners.get(row.meta.owner);
       if (current && current.leaseUntil > now) {

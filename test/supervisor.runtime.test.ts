@@ -1,0 +1,212 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { assign, fromPromise, setup, type AnyStateMachine } from 'xstate';
+import { createRuntime, ExecutionFailedError, lmdbStore, TerminalError, type Runtime, type RuntimeEvent } from '../src/index.js';
+import { stepsMachine } from './fixtures/machines.js';
+import { tempDir } from './helpers.js';
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+/** Fast restarts so the tests run in milliseconds; the decisions themselves are tested in virtual time. */
+const FAST = { initialDelay: 1, factor: 2, maxDelay: 10, jitter: 0, maxRestarts: 3, window: 60_000 };
+
+async function open(machines: AnyStateMachine[]): Promise<Runtime> {
+  const dir = tempDir();
+  cleanups.push(dir.remove);
+  const rt = await createRuntime({ store: lmdbStore({ path: dir.path }), machines, supervisor: FAST });
+  cleanups.push(() => rt.close());
+  return rt;
+}
+
+/** An action that throws the first `failures` times it runs (counted across restarts). */
+function flaky(failures: number, error: () => Error = () => new Error('flaky action')) {
+  let runs = 0;
+  const machine = setup({ types: { context: {} as { n: number } } }).createMachine({
+    id: `flaky-${failures}`,
+    context: { n: 0 },
+    initial: 'idle',
+    states: {
+      idle: {
+        on: {
+          GO: {
+            target: 'done',
+            actions: [
+              () => {
+                runs++;
+                if (runs <= failures) throw error();
+              },
+              assign({ n: ({ context }) => context.n + 1 }),
+            ],
+          },
+        },
+      },
+      done: { type: 'final' },
+    },
+    output: ({ context }) => ({ n: context.n }),
+  });
+  return { machine, runs: () => runs };
+}
+
+describe('the supervisor in the runtime', () => {
+  it('an action that throws twice then succeeds completes after two restarts; the send waits for it', async () => {
+    const { machine, runs } = flaky(2);
+    const rt = await open([machine]);
+    const events: RuntimeEvent[] = [];
+    rt.events$.subscribe((e) => events.push(e));
+    const { id } = await rt.start(machine.id);
+    const result = await rt.send(id, { type: 'GO' });
+    expect(result).toEqual({ seq: 1, duplicate: false });
+    expect(await rt.wait(id)).toEqual({ n: 1 });
+    expect(runs()).toBe(3);
+    // Nothing of the crashes is in the history: one GO, applied once.
+    expect((await rt.history(id)).map((h) => (h.event as { type: string }).type)).toEqual(['xstate.init', 'GO']);
+    await new Promise((r) => setTimeout(r, 5));
+    expect(events.filter((e) => e.id === id).map((e) => e.type).filter((t) => t === 'crashed' || t === 'restarted')).toEqual(['crashed', 'restarted', 'crashed', 'restarted']);
+    // The backoff the policy prescribes (1 ms, then ×2), as decided; the times themselves are the
+    // operator's, tested in virtual time in supervisor.marbles.test.ts.
+    expect(events.flatMap((e) => (e.type === 'restarted' && e.id === id ? [[e.attempt, e.delay]] : []))).toEqual([
+      [1, 1],
+      [2, 2],
+    ]);
+  });
+
+  it('one that always throws fails once the restart intensity is exceeded, with the error recorded; wait and the send reject', async () => {
+    const { machine, runs } = flaky(1_000);
+    const rt = await open([machine]);
+    const { id } = await rt.start(machine.id);
+    const err = await rt.send(id, { type: 'GO' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ExecutionFailedError);
+    expect(runs()).toBe(FAST.maxRestarts + 1);
+    const info = await rt.get(id);
+    expect(info).toMatchObject({ status: 'failed', value: 'idle', context: { n: 0 } });
+    expect(info?.error).toMatchObject({ name: 'Error', message: 'flaky action', event: 'GO', state: 'idle', attempts: FAST.maxRestarts + 1 });
+    expect(info?.error?.stack).toContain('flaky action');
+    await expect(rt.wait(id)).rejects.toBeInstanceOf(ExecutionFailedError);
+  });
+
+  it('a TerminalError fails at once, without a restart', async () => {
+    const { machine, runs } = flaky(1_000, () => new TerminalError('no way'));
+    const rt = await open([machine]);
+    const { id } = await rt.start(machine.id);
+    await expect(rt.send(id, { type: 'GO' })).rejects.toBeInstanceOf(ExecutionFailedError);
+    expect(runs()).toBe(1);
+    expect((await rt.get(id))?.error).toMatchObject({ name: 'TerminalError', attempts: 1 });
+  });
+
+  it('a crash in one of 1,000 executions leaves the other 999 untouched', async () => {
+    const { machine } = flaky(1_000);
+    const rt = await open([machine, stepsMachine]);
+    const ids = await Promise.all(Array.from({ length: 999 }, (_, i) => rt.start('steps', { id: `ok-${i}`, input: { total: 3 } }).then((h) => h.id)));
+    const bad = await rt.start(machine.id, { id: 'bad' });
+    const crashing = rt.send(bad.id, { type: 'GO' }).catch((e: unknown) => e);
+    await Promise.all(ids.map((id) => rt.send(id, { type: 'STEP', n: 1 })));
+    expect(await crashing).toBeInstanceOf(ExecutionFailedError);
+    const stats = await rt.stats();
+    expect(stats.byStatus.failed).toBe(1);
+    expect(stats.byStatus.waiting).toBe(999);
+    for (const id of ids.slice(0, 20)) expect((await rt.get(id))?.context).toMatchObject({ done: 1 });
+  });
+
+  it('restarts from the last good snapshot: effects whose results were recorded are not run again', async () => {
+    let charges = 0;
+    let confirmRuns = 0;
+    const order = setup({
+      types: { context: {} as { receipt: string | null } },
+      actors: { charge: fromPromise(async () => `r-${++charges}`) },
+    }).createMachine({
+      id: 'order',
+      context: { receipt: null },
+      initial: 'charging',
+      states: {
+        charging: { invoke: { src: 'charge', onDone: { target: 'confirming', actions: assign({ receipt: ({ event }) => event.output }) } } },
+        confirming: {
+          on: {
+            CONFIRM: {
+              target: 'done',
+              actions: () => {
+                if (++confirmRuns === 1) throw new Error('confirmation service hiccup');
+              },
+            },
+          },
+        },
+        done: { type: 'final' },
+      },
+      output: ({ context }) => ({ receipt: context.receipt }),
+    });
+    const rt = await open([order]);
+    const { id } = await rt.start('order');
+    for (let i = 0; i < 100 && (await rt.get(id))?.value !== 'confirming'; i++) await new Promise((r) => setTimeout(r, 2));
+    await rt.send(id, { type: 'CONFIRM' });
+    expect(await rt.wait(id)).toEqual({ receipt: 'r-1' });
+    expect(charges).toBe(1);
+    expect(confirmRuns).toBe(2);
+  });
+
+  it('rt.retry restarts a failed execution from its last good snapshot', async () => {
+    let failing = true;
+    const machine = setup({}).createMachine({
+      id: 'retryable',
+      initial: 'idle',
+      states: {
+        idle: {
+          on: {
+            GO: {
+              target: 'done',
+              actions: () => {
+                if (failing) throw new TerminalError('down');
+              },
+            },
+          },
+        },
+        done: { type: 'final' },
+      },
+    });
+    const rt = await open([machine]);
+    const { id } = await rt.start('retryable');
+    await expect(rt.send(id, { type: 'GO' })).rejects.toBeInstanceOf(ExecutionFailedError);
+    expect((await rt.get(id))?.status).toBe('failed');
+    failing = false;
+    await rt.retry(id);
+    expect(await rt.get(id)).toMatchObject({ status: 'waiting', value: 'idle' });
+    expect((await rt.get(id))?.error).toBeUndefined();
+    await rt.send(id, { type: 'GO' });
+    await rt.wait(id);
+    expect((await rt.history(id)).map((h) => `${(h.event as { type: string }).type}:${h.status}`)).toEqual([
+      'xstate.init:waiting',
+      'GO:failed',
+      'durastate.retry:waiting',
+      'GO:completed',
+    ]);
+  });
+
+  it('the policy can be set per machine', async () => {
+    const { machine, runs } = flaky(1_000);
+    const dir = tempDir();
+    cleanups.push(dir.remove);
+    const rt = await createRuntime({ store: lmdbStore({ path: dir.path }), machines: [machine], supervisor: FAST, supervisors: { [machine.id]: { maxRestarts: 1 } } });
+    cleanups.push(() => rt.close());
+    const { id } = await rt.start(machine.id);
+    await expect(rt.send(id, { type: 'GO' })).rejects.toBeInstanceOf(ExecutionFailedError);
+    expect(runs()).toBe(2);
+  });
+
+  it('the live registry agrees with the store after a restart of the runtime', async () => {
+    const dir = tempDir();
+    cleanups.push(dir.remove);
+    const first = await createRuntime({ store: lmdbStore({ path: dir.path }), machines: [stepsMachine] });
+    await first.start('steps', { id: 'a', input: { total: 2 } });
+    await first.start('steps', { id: 'b', input: { total: 2 } });
+    await first.send('b', { type: 'STEP', n: 1 });
+    await first.close();
+    const second = await createRuntime({ store: lmdbStore({ path: dir.path }), machines: [stepsMachine] });
+    cleanups.push(() => second.close());
+    await new Promise((r) => setTimeout(r, 5));
+    const live = second.registry.getSnapshot().context;
+    expect(Object.keys(live.executions).sort()).toEqual(['a', 'b']);
+    expect(live.executions.b).toMatchObject({ status: 'waiting', seq: 1, value: 'working' });
+    expect(live.counts.waiting).toBe((await second.stats()).byStatus.waiting);
+  });
+});
+
