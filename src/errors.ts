@@ -130,6 +130,11 @@ export class ExecutionLockedError extends DurastateError {
   }
 }
 
+/** The error for a write refused because `ownerId` holds the execution; `owner` is its record, when it still has one. */
+export function lockedBy(executionId: string, ownerId: string | undefined, owner?: { id: string; pid: number; host: string; leaseUntil: number }): ExecutionLockedError {
+  return new ExecutionLockedError(executionId, owner ?? { id: ownerId ?? 'none', pid: 0, host: 'unknown', leaseUntil: 0 });
+}
+
 /**
  * The execution is kept in the store but cannot run here: its machine is not registered, or
  * the registered machine has another version than the one that started it.

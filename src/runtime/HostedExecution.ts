@@ -123,10 +123,7 @@ export class HostedExecution implements EffectHost {
     // the meta that every transition rewrites.
     if (input !== undefined) checkJson(input, '/input', false);
     this.creating = true;
-    this.actor = createActor(this.entry.machine, { input, clock: this.ctx.clock });
-    this.observe(this.actor);
-    bindEffectHost(this.actor.system, this);
-    this.watchErrors();
+    this.spawn({ input });
     const saved = this.hold();
     try {
       this.actor.start();
@@ -155,10 +152,7 @@ export class HostedExecution implements EffectHost {
     // XState mutates the snapshot it restores from: keep our own copy as the diff baseline.
     this.prev = structuredClone(snapshot);
     this.restoring = true;
-    this.actor = createActor(this.entry.machine, { snapshot: snapshot as never, clock: this.ctx.clock });
-    this.observe(this.actor);
-    bindEffectHost(this.actor.system, this);
-    this.watchErrors();
+    this.spawn({ snapshot: snapshot as never });
     try {
       this.actor.start();
       // Delayed events are not in XState's persisted snapshot: schedule them again.
@@ -338,6 +332,14 @@ export class HostedExecution implements EffectHost {
     this.stopActor();
     this.writeTerminal({ type: 'durastate.cancel', ...(reason ? { reason } : {}) }, 'cancelled');
     return this.commit;
+  }
+
+  /** A new actor of the machine, observed, its effects routed here, its errors caught. */
+  private spawn(options: { input?: unknown; snapshot?: never }): void {
+    this.actor = createActor(this.entry.machine, { ...options, clock: this.ctx.clock });
+    this.observe(this.actor);
+    bindEffectHost(this.actor.system, this);
+    this.watchErrors();
   }
 
   private watchErrors(): void {

@@ -1,18 +1,11 @@
 import type { PromiseActorLogic } from 'xstate';
 import { RetryableError, TerminalError } from '../errors.js';
+import { backoffDelay, type Backoff } from './backoff.js';
 
-/** How a durable effect is retried when it throws. */
-export interface RetryPolicy {
+/** How a durable effect is retried when it throws: its attempts and the backoff between them. */
+export interface RetryPolicy extends Backoff {
   /** Attempts in all, the first included (1 = no retry). */
   attempts: number;
-  /** Delay before the second attempt, in ms. */
-  initialDelay: number;
-  /** Each further delay is the previous one times this. */
-  factor: number;
-  /** No delay is longer than this, in ms. */
-  maxDelay: number;
-  /** Spread each delay by up to this fraction either way (0.2 = ±20%), so retries do not stampede. */
-  jitter: number;
 }
 
 export const DEFAULT_RETRY_POLICY: RetryPolicy = { attempts: 3, initialDelay: 1_000, factor: 2, maxDelay: 60_000, jitter: 0.2 };
@@ -32,9 +25,7 @@ export type RetryDecision = { retry: false } | { retry: true; delay: number };
 export function retryDecision(error: unknown, attempt: number, policy: RetryPolicy, random: () => number = Math.random): RetryDecision {
   if (error instanceof TerminalError || attempt >= policy.attempts) return { retry: false };
   if (error instanceof RetryableError && error.retryAfter !== undefined) return { retry: true, delay: Math.max(0, error.retryAfter) };
-  const base = Math.min(policy.maxDelay, policy.initialDelay * policy.factor ** (attempt - 1));
-  const spread = base * policy.jitter * (2 * random() - 1);
-  return { retry: true, delay: Math.min(policy.maxDelay, Math.max(0, Math.round(base + spread))) };
+  return { retry: true, delay: backoffDelay(policy, attempt, random) };
 }
 
 const policies = new WeakMap<object, Partial<RetryPolicy>>();

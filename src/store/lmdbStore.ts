@@ -1,5 +1,5 @@
 import { open, type Database, type RootDatabase } from 'lmdb';
-import { ExecutionLockedError, SchemaVersionError, StoreFailureError } from '../errors.js';
+import { lockedBy, type ExecutionLockedError, SchemaVersionError, StoreFailureError } from '../errors.js';
 import { compareListKeys, decodeCursor, encodeCursor, pageLimit, type ListKey } from './cursor.js';
 import {
   EXECUTION_STATUSES,
@@ -168,7 +168,7 @@ export class LmdbStore implements Store {
   private lockedError(id: string): ExecutionLockedError {
     const owner = this.executions.get(id)?.owner;
     const record = owner ? this.owners.get(owner) : undefined;
-    return new ExecutionLockedError(id, record ?? { id: owner ?? 'none', pid: 0, host: 'unknown', leaseUntil: 0 });
+    return lockedBy(id, owner, record);
   }
 
   async getMeta(id: string): Promise<ExecutionMeta | undefined> {

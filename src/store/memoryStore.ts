@@ -1,4 +1,4 @@
-import { ExecutionLockedError } from '../errors.js';
+import { lockedBy } from '../errors.js';
 import { compareListKeys, decodeCursor, encodeCursor, pageLimit, type ListKey } from './cursor.js';
 import {
   EXECUTION_STATUSES,
@@ -79,7 +79,7 @@ class MemoryStore implements Store {
   async append(write: TransitionWrite): Promise<void> {
     const row = this.rows.get(write.id);
     this.fence(write.id, write.version);
-    if (!row) throw new ExecutionLockedError(write.id, { id: 'none', pid: 0, host: 'unknown', leaseUntil: 0 });
+    if (!row) throw lockedBy(write.id, undefined);
     this.apply(row, write);
   }
 
@@ -156,7 +156,7 @@ class MemoryStore implements Store {
     if (version === undefined || row?.version === version) return;
     const owner = row?.meta.owner;
     const record = owner ? this.owners.get(owner) : undefined;
-    throw new ExecutionLockedError(id, record ? clone(record) : { id: owner ?? 'none', pid: 0, host: 'unknown', leaseUntil: 0 });
+    throw lockedBy(id, owner, record && clone(record));
   }
 
   async getEffect(id: string, key: string): Promise<EffectRecord | undefined> {

@@ -1,18 +1,12 @@
+import { backoffDelay, type Backoff } from '../runtime/backoff.js';
+
 /**
  * How the supervisor restarts a crashed execution: an exponential backoff between restarts (the
  * same knobs as an effect's `RetryPolicy`) and a restart intensity as Erlang/OTP supervisors count
  * it: at most `maxRestarts` restarts within any `window` ms; one more crash inside the window
  * escalates (the execution fails).
  */
-export interface SupervisorPolicy {
-  /** Delay before the first restart within the window, in ms. */
-  initialDelay: number;
-  /** Each further delay is the previous one times this. */
-  factor: number;
-  /** No delay is longer than this, in ms (jitter included). */
-  maxDelay: number;
-  /** Spread each delay by up to this fraction either way (0.2 = ±20%), so restarts do not stampede. */
-  jitter: number;
+export interface SupervisorPolicy extends Backoff {
   /** Restarts allowed within `window`; the crash after them escalates. */
   maxRestarts: number;
   /** The sliding window crashes are counted in, in ms. */
@@ -39,7 +33,5 @@ export const DEFAULT_SUPERVISOR_POLICY: SupervisorPolicy = {
  * ```
  */
 export function restartDelay(policy: SupervisorPolicy, attempt: number, random: () => number = Math.random): number {
-  const base = Math.min(policy.maxDelay, policy.initialDelay * policy.factor ** (attempt - 1));
-  const spread = policy.jitter === 0 ? 0 : base * policy.jitter * (2 * random() - 1);
-  return Math.min(policy.maxDelay, Math.max(0, Math.round(base + spread)));
+  return backoffDelay(policy, attempt, random);
 }
