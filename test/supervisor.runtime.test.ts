@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { assign, fromPromise, setup, type AnyStateMachine } from 'xstate';
-import { createRuntime, ExecutionFailedError, lmdbStore, TerminalError, type Runtime, type RuntimeEvent } from '../src/index.js';
+import { createRuntime, ExecutionFailedError, lmdbStore, TerminalError, type Runtime, type RuntimeEvent, type RuntimeOptions } from '../src/index.js';
 import { stepsMachine } from './fixtures/machines.js';
 import { tempDir } from './helpers.js';
 
@@ -12,10 +12,10 @@ afterEach(async () => {
 /** Fast restarts so the tests run in milliseconds; the decisions themselves are tested in virtual time. */
 const FAST = { initialDelay: 1, factor: 2, maxDelay: 10, jitter: 0, maxRestarts: 3, window: 60_000 };
 
-async function open(machines: AnyStateMachine[]): Promise<Runtime> {
+async function open(machines: AnyStateMachine[], options: Partial<RuntimeOptions> = {}): Promise<Runtime> {
   const dir = tempDir();
   cleanups.push(dir.remove);
-  const rt = await createRuntime({ store: lmdbStore({ path: dir.path }), machines, supervisor: FAST });
+  const rt = await createRuntime({ store: lmdbStore({ path: dir.path }), machines, supervisor: FAST, ...options });
   cleanups.push(() => rt.close());
   return rt;
 }
@@ -183,10 +183,7 @@ describe('the supervisor in the runtime', () => {
 
   it('the policy can be set per machine', async () => {
     const { machine, runs } = flaky(1_000);
-    const dir = tempDir();
-    cleanups.push(dir.remove);
-    const rt = await createRuntime({ store: lmdbStore({ path: dir.path }), machines: [machine], supervisor: FAST, supervisors: { [machine.id]: { maxRestarts: 1 } } });
-    cleanups.push(() => rt.close());
+    const rt = await open([machine], { supervisors: { [machine.id]: { maxRestarts: 1 } } });
     const { id } = await rt.start(machine.id);
     await expect(rt.send(id, { type: 'GO' })).rejects.toBeInstanceOf(ExecutionFailedError);
     expect(runs()).toBe(2);
