@@ -28,10 +28,9 @@ export interface SuperviseOptions {
 
 type Crash = Extract<ActorLifecycle, { type: 'crashed' }>;
 
-/** Per-id memory: when the counted crashes happened, and until when a restart is pending. */
+/** Per-id memory: when the counted crashes happened, and the decision of the last one. */
 interface IdState {
   crashes: number[];
-  restartAt: number;
   decision: SupervisorDecision | undefined;
 }
 
@@ -69,27 +68,38 @@ export function supervise(
 
   const superviseOne = (id: string, events$: Observable<ActorLifecycle>): Observable<SupervisorDecision> => {
     const p = options.policyFor?.(id) ?? policy;
+    // Set from a restart's decision until it is emitted. Not a time comparison: a timer may fire
+    // before the scheduler's clock reads its due time (Node's timers run on the loop's cached
+    // clock), and the crash of the restarted actor must never pass for a duplicate.
+    let restartPending = false;
     const step = (state: IdState, crash: Crash): IdState => {
       const now = scheduler.now();
-      if (now < state.restartAt) return { ...state, decision: undefined };
+      if (restartPending) return { ...state, decision: undefined };
       if (crash.error instanceof TerminalError) {
         const attempts = state.crashes.filter((t) => t > now - p.window).length + 1;
-        return { crashes: [], restartAt: -Infinity, decision: { type: 'escalate', id, attempts, error: crash.error, reason: 'terminal' } };
+        return { crashes: [], decision: { type: 'escalate', id, attempts, error: crash.error, reason: 'terminal' } };
       }
       const crashes = [...state.crashes.filter((t) => t > now - p.window), now];
       const n = crashes.length;
       if (n > p.maxRestarts) {
-        return { crashes: [], restartAt: -Infinity, decision: { type: 'escalate', id, attempts: n, error: crash.error, reason: 'intensity' } };
+        return { crashes: [], decision: { type: 'escalate', id, attempts: n, error: crash.error, reason: 'intensity' } };
       }
       const delay = restartDelay(p, n, random);
-      return { crashes, restartAt: now + delay, decision: { type: 'restart', id, attempt: n, delay, error: crash.error } };
+      restartPending = true;
+      return { crashes, decision: { type: 'restart', id, attempt: n, delay, error: crash.error } };
     };
     return events$.pipe(
       filter(isCrash),
-      scan(step, { crashes: [], restartAt: -Infinity, decision: undefined }),
+      scan(step, { crashes: [], decision: undefined }),
       mergeMap(({ decision }) => {
         if (!decision) return EMPTY;
-        return decision.type === 'restart' ? timer(decision.delay, scheduler).pipe(map(() => decision)) : of(decision);
+        if (decision.type !== 'restart') return of(decision);
+        return timer(decision.delay, scheduler).pipe(
+          map(() => {
+            restartPending = false;
+            return decision;
+          }),
+        );
       }),
       takeUntil(events$.pipe(filter(isStopped))),
     );
