@@ -6,11 +6,15 @@
  *   BENCH_ROUNDS=n       measured rounds per contender (default 7)
  *   BENCH_EXECUTIONS=n   concurrent executions (default 1000)
  *   BENCH_JSON=path      also write the raw results as JSON to `path`
+ *
+ * Suites can be named to run only those: `node dist/bench/run.js timeline` (or `core effects`).
+ * Without names, all run: core, effects, streams, timeline.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { defaultCoreOptions, formatCore, runCore, type CoreOptions } from './core.bench.js';
 import { defaultEffectsOptions, formatEffects, runEffects, type EffectsOptions } from './effects.bench.js';
 import { defaultStreamsOptions, formatStreams, runStreams, type StreamsOptions } from './streams.bench.js';
+import { defaultTimelineOptions, formatTimeline, runTimeline, type TimelineOptions } from './timeline.bench.js';
 import { describeMachine, loadNote, machineInfo, sourceRevision } from './helpers.js';
 
 function version(pkg: string): string {
@@ -30,7 +34,19 @@ function intEnv(name: string): number | undefined {
   return n;
 }
 
+const SUITES = ['core', 'effects', 'streams', 'timeline'] as const;
+
+/** The suites named on the command line (all when none is). */
+function selectedSuites(): Set<string> {
+  const names = process.argv.slice(2);
+  for (const name of names) {
+    if (!(SUITES as readonly string[]).includes(name)) throw new Error(`unknown suite "${name}"; the suites are ${SUITES.join(', ')}`);
+  }
+  return new Set(names.length ? names : SUITES);
+}
+
 async function main(): Promise<void> {
+  const suites = selectedSuites();
   const quick = process.env.BENCH_QUICK === '1';
   const options: Partial<CoreOptions> = quick
     ? { executions: 200, durableEvents: 10, memoryEvents: 100, rounds: 2, latencySamples: 200 }
@@ -48,24 +64,40 @@ async function main(): Promise<void> {
   console.log(`started ${new Date().toISOString()}, ${loadBefore.text}${quick ? ' (BENCH_QUICK: smoke run, figures not representative)' : ''}\n`);
 
   const started = performance.now();
-  console.log('== core: durable transitions vs XState in memory vs raw LMDB ==');
-  const core = await runCore({ ...defaultCoreOptions, ...options });
-  console.log(`\n${formatCore(core)}\n`);
+  let core, effects, streams, timeline;
+  if (suites.has('core')) {
+    console.log('== core: durable transitions vs XState in memory vs raw LMDB ==');
+    core = await runCore({ ...defaultCoreOptions, ...options });
+    console.log(`\n${formatCore(core)}\n`);
+  }
 
-  console.log('== effects and timers: durable vs XState in memory ==');
-  const effectsOptions: EffectsOptions = quick ? { executions: 100, steps: 5, rounds: 2 } : { ...defaultEffectsOptions, ...(rounds ? { rounds } : {}) };
-  const effects = await runEffects(effectsOptions);
-  console.log(`\n${formatEffects(effects)}\n`);
+  if (suites.has('effects')) {
+    console.log('== effects and timers: durable vs XState in memory ==');
+    const effectsOptions: EffectsOptions = quick ? { executions: 100, steps: 5, rounds: 2 } : { ...defaultEffectsOptions, ...(rounds ? { rounds } : {}) };
+    effects = await runEffects(effectsOptions);
+    console.log(`\n${formatEffects(effects)}\n`);
+  }
 
-  console.log('== observers: events$ and progress$ attached vs none ==');
-  const streamsOptions: StreamsOptions = quick ? { executions: 100, events: 5, rounds: 2 } : { ...defaultStreamsOptions, ...(rounds ? { rounds } : {}) };
-  const streams = await runStreams(streamsOptions);
-  console.log(`\n${formatStreams(streams)}\n`);
+  if (suites.has('streams')) {
+    console.log('== observers: events$ and progress$ attached vs none ==');
+    const streamsOptions: StreamsOptions = quick ? { executions: 100, events: 5, rounds: 2 } : { ...defaultStreamsOptions, ...(rounds ? { rounds } : {}) };
+    streams = await runStreams(streamsOptions);
+    console.log(`\n${formatStreams(streams)}\n`);
+  }
+
+  if (suites.has('timeline')) {
+    console.log('== timeline: stateAt and fork vs history length; storage of a growing context ==');
+    const timelineOptions: TimelineOptions = quick
+      ? { ...defaultTimelineOptions, transitions: 10_000, stateAtSamples: 200, stateAtWarmup: 20, forkSamples: 30, forkWarmup: 5, chatSteps: 200 }
+      : defaultTimelineOptions;
+    timeline = await runTimeline(timelineOptions);
+    console.log(`\n${formatTimeline(timeline)}\n`);
+  }
   const loadAfter = loadNote();
   console.log(`total ${((performance.now() - started) / 1000).toFixed(1)} s; ${loadAfter.text}`);
 
   const jsonPath = process.env.BENCH_JSON;
-  if (jsonPath) writeFileSync(jsonPath, `${JSON.stringify({ machine, source, load: [loadBefore.load1, loadAfter.load1], core, effects, streams }, null, 2)}\n`);
+  if (jsonPath) writeFileSync(jsonPath, `${JSON.stringify({ machine, source, load: [loadBefore.load1, loadAfter.load1], core, effects, streams, timeline }, null, 2)}\n`);
 }
 
 main().catch((err: unknown) => {

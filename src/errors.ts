@@ -22,6 +22,8 @@ export type ErrorCode =
   | 'INVALID_EVENT'
   | 'INVALID_ARGUMENT'
   | 'EXECUTION_NOT_FOUND'
+  | 'INVALID_UPDATE'
+  | 'HAS_FORKS'
   | 'EXECUTION_EXISTS'
   | 'EXECUTION_FINISHED'
   | 'EXECUTION_LOCKED'
@@ -96,8 +98,33 @@ export class InvalidArgumentError extends DurastateError {
 
 export class ExecutionNotFoundError extends DurastateError {
   override readonly name = 'ExecutionNotFoundError';
-  constructor(readonly executionId: string) {
-    super('EXECUTION_NOT_FOUND', `No execution "${executionId}"`);
+  constructor(readonly executionId: string, message?: string) {
+    super('EXECUTION_NOT_FOUND', message ?? `No execution "${executionId}"`);
+  }
+}
+
+/**
+ * A fork's `update` does not give a state the machine can continue from (not JSON, not a state
+ * of the machine, or XState refused it). Nothing was written.
+ */
+export class InvalidUpdateError extends DurastateError {
+  override readonly name = 'InvalidUpdateError';
+  constructor(readonly executionId: string, readonly reason: string, options?: { cause?: unknown }) {
+    super('INVALID_UPDATE', `Cannot fork "${executionId}": ${reason}`, options);
+  }
+}
+
+/**
+ * Deleting an execution whose forks still read their history from it. Delete them too
+ * (`forks: 'delete'`) or let them copy the history they share first (`forks: 'materialise'`).
+ */
+export class ExecutionHasForksError extends DurastateError {
+  override readonly name = 'ExecutionHasForksError';
+  constructor(readonly executionId: string, readonly forks: readonly string[]) {
+    super(
+      'HAS_FORKS',
+      `Execution "${executionId}" has ${forks.length} fork${forks.length === 1 ? '' : 's'} (${forks.slice(0, 5).join(', ')}${forks.length > 5 ? ', …' : ''}) that read their history from it; pass { forks: 'delete' } or { forks: 'materialise' }`,
+    );
   }
 }
 

@@ -26,6 +26,19 @@ export type {
   StartOptions,
   Stats,
 } from './runtime/types.js';
+export type {
+  DeleteOptions,
+  ExecutionPoint,
+  ForkHandle,
+  ForkOptions,
+  ForkSnapshot,
+  Lineage,
+  LineageNode,
+  PointOptions,
+  RewindOptions,
+  RewindResult,
+  StateAt,
+} from './timeline/types.js';
 export { lmdbStore, type LmdbStoreOptions } from './store/lmdbStore.js';
 export { memoryStore } from './store/memoryStore.js';
 export type {
@@ -47,11 +60,13 @@ export {
   ExecutionExistsError,
   ExecutionFailedError,
   ExecutionFinishedError,
+  ExecutionHasForksError,
   ExecutionLockedError,
   ExecutionNotFoundError,
   InvalidArgumentError,
   InvalidEventError,
   InvalidMachineError,
+  InvalidUpdateError,
   MachineNotFoundError,
   NonJsonStateError,
   RetryableError,

@@ -140,7 +140,7 @@ describe.each(storeConfigs)('runtime on $name', (config) => {
     await clock.advance(8 * 24 * 3600_000);
     await rt.start('steps', { id: 'new-done', input: { total: 1 } });
     await rt.send('new-done', { type: 'STEP', n: 1 });
-    expect(await rt.cleanup({ olderThan: 7 * 24 * 3600_000 })).toEqual({ deleted: 1 });
+    expect(await rt.cleanup({ olderThan: 7 * 24 * 3600_000 })).toEqual({ deleted: 1, kept: 0 });
     expect(await rt.get('old-done')).toBeUndefined();
     expect(await rt.get('old-waiting')).toBeDefined();
     expect(await rt.get('new-done')).toBeDefined();

@@ -1,6 +1,6 @@
 import fastJsonPatch from 'fast-json-patch';
 import type { Operation } from 'fast-json-patch';
-import type { Json, KeyframeState, PatchOperation, Store } from '../store/Store.js';
+import type { JournalEntry, Json, KeyframeState, PatchOperation, Store, TimerRecord } from '../store/Store.js';
 
 const { applyPatch } = fastJsonPatch;
 
@@ -35,6 +35,44 @@ export async function rebuildWithKeyframe(store: Store, id: string, seq: number)
     if (entry.patch.length) patchBytes += JSON.stringify(entry.patch).length;
   }
   return { snapshot: doc, keyframe: { seq: keyframe.seq, bytes, patchBytes } };
+}
+
+/** An execution as it was right after transition `seq`: what a fork or a rewind continues from. */
+export interface Point {
+  snapshot: Json;
+  /** The journal entry of transition `seq`. */
+  entry: JournalEntry;
+  /** The delayed events pending then, with the due times they had. */
+  timers: TimerRecord[];
+  /** The durable effects in flight then, by child path. */
+  effects: Record<string, { key: string; seq: number }>;
+}
+
+/**
+ * The snapshot at `seq` with the entry of that transition and what was pending then: read from
+ * the same keyframe and patches as {@link rebuildSnapshot}, so its cost is as bounded.
+ *
+ * @example
+ * ```ts
+ * const { snapshot, timers } = await rebuildPoint(store, id, 42);
+ * ```
+ */
+export async function rebuildPoint(store: Store, id: string, seq: number): Promise<Point | undefined> {
+  const keyframe = await store.keyframeAtOrBefore(id, seq);
+  if (!keyframe) return undefined;
+  const entries = await store.readJournal(id, { from: keyframe.seq, to: seq });
+  const entry = entries[entries.length - 1];
+  if (!entry || entry.seq !== seq) return undefined;
+  let doc = keyframe.snapshot;
+  // At the keyframe's own entry, an absent list means none pending; later, unchanged.
+  let timers: TimerRecord[] = [];
+  let effects: Record<string, { key: string; seq: number }> = {};
+  for (const e of entries) {
+    if (e.seq > keyframe.seq) doc = applyOps(doc, e.patch);
+    if (e.timers) timers = e.timers;
+    if (e.effects) effects = e.effects;
+  }
+  return { snapshot: doc, entry, timers, effects };
 }
 
 /** Applies a patch in place (the document must be the caller's own copy). */

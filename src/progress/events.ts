@@ -20,6 +20,8 @@ export type RuntimeEvent =
   | { type: 'restarted'; id: string; attempt: number; delay: number; at: number }
   | { type: 'completed'; id: string; output: Json; at: number }
   | { type: 'failed'; id: string; error: ErrorRecord; at: number }
-  | { type: 'cancelled'; id: string; at: number };
+  | { type: 'cancelled'; id: string; at: number }
+  | { type: 'forked'; id: string; machine: string; parent: { id: string; seq: number }; at: number }
+  | { type: 'rewound'; id: string; seq: number; branch: string; at: number };
 
 export type RuntimeEventType = RuntimeEvent['type'];

@@ -8,6 +8,7 @@ import {
   type ExecutionMeta,
   type ExecutionStatus,
   type InboxEntry,
+  type JournalEntry,
   type Json,
   type KeyframeState,
   type PatchOperation,
@@ -71,6 +72,12 @@ export class HostedExecution implements EffectHost {
   private version = 2 + Math.floor(Math.random() * 2 ** 48);
   /** The next record writes even if nothing changed (a retry's transition out of `failed`). */
   private forced = false;
+  /** Set until the execution's first transition (`create`, `fork`) is issued: it creates the row. */
+  private unwritten = false;
+  /** Set for a fork created without being run here: the effects it starts never get their tickets. */
+  private dormant = false;
+  /** A fork's parent results to deliver to the effects it restarts, by child path (`effects: 'reuse'`). */
+  private reuse?: ReadonlyMap<string, EffectRecord>;
   /** Set while the actor is down after a crash, until the supervisor restarts it or gives up. */
   private crashed?: { error: unknown; event: { type: string } };
   /** The `send` whose event crashed the actor: delivered again on restart, its caller waiting. */
@@ -122,6 +129,7 @@ export class HostedExecution implements EffectHost {
     // The input is journalled with transition 0 (XState's init event carries it), not kept in
     // the meta that every transition rewrites.
     if (input !== undefined) checkJson(input, '/input', false);
+    this.unwritten = true;
     this.creating = true;
     this.spawn({ input });
     const saved = this.hold();
@@ -134,6 +142,70 @@ export class HostedExecution implements EffectHost {
       const fault = this.fault;
       this.drop(saved);
       this.stopActor();
+      throw fault;
+    }
+    this.release();
+    await this.created;
+    await this.commit;
+  }
+
+  /**
+   * Starts a fork: a new execution that continues from `snapshot` (its parent's at `parent.seq`,
+   * perhaps edited; `base` is the parent's as it was) with its own transition `parent.seq + 1`,
+   * written with a keyframe. `timers` are re-armed with their due times as given; effects in
+   * flight in the snapshot start again with this execution's own keys, and get the result in
+   * `reuse` for their child path instead of running, where there is one. Rejects, writing
+   * nothing, when XState cannot continue from the snapshot.
+   */
+  async fork(
+    base: Json,
+    snapshot: Json,
+    parent: { id: string; seq: number },
+    timers: readonly TimerRecord[],
+    reuse: ReadonlyMap<string, EffectRecord>,
+    dormant = false,
+  ): Promise<void> {
+    // Dormant: created only, to run when recovered; its effects must not start here.
+    this.dormant = dormant;
+    const now = this.ctx.clock.now();
+    this.meta = {
+      id: this.id,
+      machineId: this.entry.id,
+      machineVersion: this.entry.version,
+      status: 'waiting',
+      statusSince: now,
+      seq: parent.seq,
+      value: null,
+      createdAt: now,
+      updatedAt: now,
+      owner: this.ctx.ownerId,
+      parent,
+    };
+    this.prev = base; // the fork's first patch is from its parent's snapshot
+    this.unwritten = true;
+    this.reuse = reuse;
+    this.creating = true;
+    this.restoring = true;
+    const saved = this.hold();
+    try {
+      this.spawn({ snapshot: snapshot as never });
+      this.actor.start();
+      this.timerSources = rearmTimers(this.actor, timers, now);
+      this.restoring = false;
+      const started = this.actor.getSnapshot() as AnyMachineSnapshot;
+      if (started.status === 'error') throw started.error;
+      this.forced = true;
+      this.record({ type: 'durastate.fork', parent } as { type: string }, started, true);
+    } catch (err) {
+      this.fault ??= err;
+    } finally {
+      this.creating = false;
+      this.restoring = false;
+    }
+    if (this.fault) {
+      const fault = this.fault;
+      this.drop(saved);
+      if (this.actor) this.stopActor();
       throw fault;
     }
     this.release();
@@ -434,7 +506,8 @@ export class HostedExecution implements EffectHost {
   }
 
   private write(cause: { type: string }, persisted: Json, patch: PatchOperation[], status: ExecutionStatus, snapshot?: AnyMachineSnapshot): void {
-    const first = this.prev === undefined;
+    const first = this.unwritten;
+    this.unwritten = false;
     const seq = this.meta.seq + 1;
     const now = this.ctx.clock.now();
     const patchBytes = patch.length ? JSON.stringify(patch).length : 0;
@@ -467,19 +540,29 @@ export class HostedExecution implements EffectHost {
     const started = this.invoked.size ? [...this.invoked] : NO_INVOCATIONS;
     this.invoked.clear();
     const known = this.meta.effects ?? NO_EFFECTS;
+    let effectsChanged = false;
+    const reused: EffectRecord[] = [];
     if (started.length || (known !== NO_EFFECTS && Object.keys(known).some((path) => final || !hasChild(persisted, path)))) {
       const effects: Record<string, { key: string; seq: number }> = {};
       for (const [path, effect] of Object.entries(known)) if (!final && hasChild(persisted, path)) effects[path] = effect;
-      for (const [childId] of started) effects[childId] = { key: `${this.id}/${childId}@${seq}`, seq };
+      for (const [childId] of started) {
+        const key = `${this.id}/${childId}@${seq}`;
+        effects[childId] = { key, seq };
+        const record = this.reuse?.get(childId);
+        if (record) reused.push({ ...record, key });
+      }
       meta.effects = effects;
-      rowChanged = true;
+      rowChanged = effectsChanged = true;
     }
+    this.reuse = undefined;
 
-    const write: TransitionWrite = {
-      id: this.id,
-      version: this.version,
-      entry: { seq, at: now, event: journalEvent(cause), patch, value: meta.value, status },
-    };
+    const entry: JournalEntry = { seq, at: now, event: journalEvent(cause), patch, value: meta.value, status };
+    // What is pending after this transition, where it changed and at keyframes: so the timers
+    // and effects at any seq can be read back from the keyframe before it (forks, stateAt).
+    if (timerChanges || (keyframe && timers.size)) entry.timers = [...timers.values()];
+    if (effectsChanged || (keyframe && meta.effects && Object.keys(meta.effects).length)) entry.effects = meta.effects ?? {};
+    const write: TransitionWrite = { id: this.id, version: this.version, entry };
+    if (reused.length) write.effects = reused;
     if (rowChanged) write.meta = meta;
     if (keyframe) write.keyframe = persisted;
     if (previous) write.previous = previous;
@@ -501,12 +584,16 @@ export class HostedExecution implements EffectHost {
           () => {},
         );
       }
-      if (started.length) {
+      if (started.length && !this.dormant) {
         const effects = meta.effects ?? {};
         // Commit before effect: the effects' code starts once this transition is durable.
         this.commit.then(
           () => {
-            for (const [childId, resolve] of started) resolve({ key: (effects[childId] as { key: string }).key });
+            for (const [childId, resolve] of started) {
+              const key = (effects[childId] as { key: string }).key;
+              const record = reused.find((r) => r.key === key);
+              resolve({ key, ...(record ? { record } : {}) });
+            }
           },
           () => {},
         );

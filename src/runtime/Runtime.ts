@@ -16,10 +16,18 @@ import {
   SendTimeoutError,
   DurastateError,
   toErrorRecord,
+  ExecutionHasForksError,
   type ErrorCode,
   type ErrorRecord,
 } from '../errors.js';
-import { checkJson } from '../journal/diff.js';
+import { chainOf } from '../timeline/chain.js';
+import { readHistory } from '../timeline/history.js';
+import { descendantsOf, lineageOf } from '../timeline/lineage.js';
+import { pointAt, seqOf, stateAtOf } from '../timeline/stateAt.js';
+import type { PatchOperation } from '../store/Store.js';
+import type { DeleteOptions, ExecutionPoint, ForkHandle, ForkOptions, Lineage, PointOptions, RewindOptions, RewindResult, StateAt } from '../timeline/types.js';
+import { materialise, prepareFork, prepareRewind } from './timelineOps.js';
+import { checkJson, diffSnapshots } from '../journal/diff.js';
 import { DEFAULT_KEYFRAME_EVERY } from '../journal/keyframePolicy.js';
 import { rebuildSnapshot, rebuildWithKeyframe } from '../journal/rebuild.js';
 import { lmdbStore } from '../store/lmdbStore.js';
@@ -361,11 +369,19 @@ export class Runtime {
     const entry = this.machines.get(machineId);
     const id = options.id ?? randomUUID();
     validateId(id);
-    if (this.hosts.has(id) || this.loading.has(id)) throw new ExecutionExistsError(id);
     const host = new HostedExecution(this.ctx, entry, id);
-    // Until transition 0 is committed the execution is not ours to write to (the id may exist in
-    // the store): a concurrent send waits for the start through `loading`.
-    const starting = host.create(options.input).then(() => {
+    await this.launch(host, () => host.create(options.input));
+    this.events.next({ type: 'started', id, machine: entry.id, at: this.ctx.clock.now() });
+    return { id };
+  }
+
+  /** Hosts a new execution once `begin` has committed its first transition. */
+  private async launch(host: HostedExecution, begin: () => Promise<void>): Promise<void> {
+    const { id } = host;
+    if (this.hosts.has(id) || this.loading.has(id)) throw new ExecutionExistsError(id);
+    // Until its first transition is committed the execution is not ours to write to (the id may
+    // exist in the store): a concurrent send waits for the start through `loading`.
+    const starting = begin().then(() => {
       if (!host.finished) this.hosts.set(id, host);
       return host;
     });
@@ -378,8 +394,6 @@ export class Runtime {
     } finally {
       this.loading.delete(id);
     }
-    this.events.next({ type: 'started', id, machine: entry.id, at: this.ctx.clock.now() });
-    return { id };
   }
 
   /**
@@ -546,8 +560,7 @@ export class Runtime {
       const host = this.hosts.get(id);
       accepts = host && !host.finished ? acceptedEvents(host.snapshot()) : acceptedEventsAt(this.machines.get(meta.machineId).machine, meta.value, context);
     }
-    const [init] = await this.store.readJournal(id, { from: 0, to: 0 });
-    const input = (init?.event as { input?: Json } | undefined)?.input;
+    const input = await this.inputOf(meta);
     const timers = (meta.timers ?? []).map((t) => ({ id: t.id, event: t.event, dueAt: new Date(t.dueAt) })).sort((a, b) => a.dueAt.getTime() - b.dueAt.getTime());
     const effects = await this.store.listEffects(id);
     for (const inFlight of Object.values(meta.effects ?? {})) {
@@ -556,15 +569,158 @@ export class Runtime {
     return { ...summary, context, ...(input !== undefined ? { input } : {}), accepts, timers, effects };
   }
 
+  /** The input an execution started with: journalled with transition 0 (its root ancestor's, for a fork). */
+  private async inputOf(meta: ExecutionMeta): Promise<Json | undefined> {
+    let [init] = await this.store.readJournal(meta.id, { from: 0, to: 0 });
+    if (!init && meta.parent) {
+      const chain = await chainOf(this.store, meta.id).catch(() => undefined);
+      const root = chain?.segments[0];
+      if (root) [init] = await this.store.readJournal(root.id, { from: 0, to: 0 });
+    }
+    return (init?.event as { input?: Json } | undefined)?.input;
+  }
+
   /**
    * The transitions of an execution, oldest first (or newest first with `reverse`), paged by seq,
-   * read from the journal without loading the actor.
+   * read from the journal without loading the actor. A fork's history goes on through its
+   * parent before its fork point: those entries name the ancestor (`from`), the fork point is
+   * marked (`forkPoint`).
+   *
+   * @example
+   * ```ts
+   * for (const t of await rt.history(id, { limit: 20 })) console.log(t.seq, t.event, t.value);
+   * ```
    */
   async history(id: string, range: HistoryOptions = {}): Promise<HistoryEntry[]> {
+    return readHistory(this.store, await chainOf(this.store, id), range);
+  }
+
+  /**
+   * The execution as it was right after a transition: `{ seq }`, or `{ at }` for the last
+   * transition at or before that time. Rebuilt from the nearest keyframe and the patches after
+   * it, so it costs the same at seq 10 as at seq 100,000; a fork's points before its fork point
+   * are its ancestors'.
+   *
+   * @example
+   * ```ts
+   * const { context, timers } = await rt.stateAt(id, { at: new Date('2026-12-01T12:00Z') });
+   * ```
+   */
+  async stateAt(id: string, point: PointOptions): Promise<StateAt> {
+    const chain = await chainOf(this.store, id);
+    return stateAtOf(id, await pointAt(this.store, chain, await seqOf(this.store, chain, point)));
+  }
+
+  /**
+   * The RFC 6902 patch from one point of history to another: two seqs of one execution (a
+   * fork's include its parent's), or two points of any executions (a fork and its parent).
+   *
+   * @example
+   * ```ts
+   * await rt.diff(id, 3, 7);                                 // [{ op: 'replace', path: '/context/n', value: 7 }, …]
+   * await rt.diff({ id: parent, seq: 9 }, { id: fork, seq: 9 });
+   * ```
+   */
+  async diff(id: string, seqA: number, seqB: number): Promise<PatchOperation[]>;
+  async diff(a: ExecutionPoint, b: ExecutionPoint): Promise<PatchOperation[]>;
+  async diff(a: string | ExecutionPoint, b: number | ExecutionPoint, c?: number): Promise<PatchOperation[]> {
+    const from = typeof a === 'string' ? { id: a, seq: b as number } : a;
+    const to = typeof a === 'string' ? { id: a, seq: c as number } : (b as ExecutionPoint);
+    if (typeof from !== 'object' || typeof to !== 'object' || from === null || to === null) throw new InvalidArgumentError('diff takes (id, seqA, seqB) or two { id, seq } points');
+    const [x, y] = await Promise.all([from, to].map(async (p) => (await pointAt(this.store, await chainOf(this.store, p.id), p.seq)).snapshot));
+    return diffSnapshots(x, y);
+  }
+
+  /**
+   * Forks an execution at a point of its history into a new execution, which shares the
+   * history up to there (referenced, not copied) and goes on with its own. `update` edits the
+   * snapshot first (an object merged into the context, or a function of the snapshot); the
+   * result must be a state of the machine, or the fork is refused with `InvalidUpdateError`
+   * and nothing is written. Timers pending at the point are re-armed with the time they had
+   * left; effects in flight there run again with the fork's own keys, or with
+   * `effects: 'reuse'` get the parent's recorded results where there are some.
+   *
+   * @example
+   * ```ts
+   * const { id: fork } = await rt.fork(id, { seq: 12, update: { model: 'larger' } });
+   * await rt.wait(fork);
+   * ```
+   */
+  async fork(id: string, options: ForkOptions): Promise<ForkHandle> {
+    this.assertOpen();
+    if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('fork needs { seq } or { at }');
+    const chain = await chainOf(this.store, id);
+    const seq = await seqOf(this.store, chain, options);
+    const blocked = this.machines.blocked(chain.meta);
+    if (blocked) throw new ExecutionBlockedError(id, blocked.message);
+    const entry = this.machines.get(chain.meta.machineId);
+    const forkId = options.id ?? randomUUID();
+    validateId(forkId);
+    const plan = await prepareFork(this.store, entry, chain, seq, options, this.ctx.clock.now());
+    this.assertOpen();
+    const parent = { id, seq };
+    const host = new HostedExecution(this.ctx, entry, forkId);
+    const start = options.start ?? true;
+    await this.launch(host, () => host.fork(plan.base, plan.snapshot, parent, plan.timers, plan.reuse, !start));
+    if (!start && this.hosts.get(forkId) === host) {
+      host.stop();
+      this.hosts.delete(forkId);
+    }
+    this.events.next({ type: 'forked', id: forkId, machine: entry.id, parent, at: this.ctx.clock.now() });
+    return { id: forkId, parent };
+  }
+
+  /**
+   * Continues an execution from an earlier point of its own history. What followed that point
+   * is kept, as a new execution forked at it (cancelled if this one was still active); forks
+   * made after the point first get their own copy of the history they share.
+   *
+   * @example
+   * ```ts
+   * const { branch } = await rt.rewind(id, { seq: 12 });
+   * ```
+   */
+  async rewind(id: string, options: RewindOptions): Promise<RewindResult> {
+    this.assertOpen();
+    const seq = options?.seq;
+    const branchId = options?.branchId ?? `${id}~${randomUUID().slice(0, 8)}`;
+    validateId(branchId);
+    if ((await this.store.getMeta(branchId)) || this.hosts.has(branchId)) throw new ExecutionExistsError(branchId);
+    let chain = await chainOf(this.store, id);
+    const blocked = this.machines.blocked(chain.meta);
+    if (blocked) throw new ExecutionBlockedError(id, blocked.message);
+    if (!Number.isInteger(seq) || seq < 0 || seq >= chain.meta.seq) {
+      throw new InvalidArgumentError(`rewind needs a seq before the current one (${chain.meta.seq}) of "${id}", got ${String(seq)}`);
+    }
+    await this.release(id, chain.meta);
+    const claim = await this.ownership.claim(id, chain.meta.owner, { reopen: 'any' });
+    if (!claim.ok) {
+      if (claim.reason === 'owned') throw new ExecutionLockedError(id, claim.owner);
+      throw new ExecutionNotFoundError(id);
+    }
+    // Forks of the history about to move keep theirs, copied.
+    for (const fork of await this.store.listForks(id)) if (fork.seq > seq) await materialise(this.store, fork.id);
+    chain = await chainOf(this.store, id);
+    const now = this.ctx.clock.now();
+    const plan = await prepareRewind(this.store, chain, claim.meta, seq, { branchId, owner: this.ownerId, version: claim.version, now });
+    await this.store.rewind(plan);
+    this.events.next({ type: 'rewound', id, seq, branch: branchId, at: now });
+    if (!isFinished(plan.write.meta.status)) await this.acquire(id);
+    return { branch: branchId, seq: seq + 1 };
+  }
+
+  /**
+   * An execution's family: its ancestors with their fork points, and the tree of its forks.
+   *
+   * @example
+   * ```ts
+   * const { ancestors, tree } = await rt.lineage(id);
+   * ```
+   */
+  async lineage(id: string): Promise<Lineage> {
     const meta = await this.store.getMeta(id);
     if (!meta) throw new ExecutionNotFoundError(id);
-    const entries = await this.store.readJournal(id, range);
-    return entries.map((e) => ({ seq: e.seq, at: new Date(e.at), event: e.event, value: e.value, status: e.status }));
+    return lineageOf(this.store, meta);
   }
 
   /** Executions, newest id order or by status (oldest in that status first), paged. */
@@ -613,41 +769,88 @@ export class Runtime {
     await host.cancel(reason);
   }
 
-  /** Removes an execution and its history. A running one is stopped first. */
-  async delete(id: string): Promise<void> {
+  /**
+   * Removes an execution and its history. A running one is stopped first. One that has forks is
+   * refused (`ExecutionHasForksError`) unless `forks` says to delete them too or to give them
+   * their own copy of the history they share ("materialise") first.
+   */
+  async delete(id: string, options: DeleteOptions = {}): Promise<void> {
     this.assertOpen();
     const meta = await this.store.getMeta(id);
     if (!meta) throw new ExecutionNotFoundError(id);
-    const host = this.hosts.get(id);
-    if (host) {
-      host.stop();
-      this.hosts.delete(id);
-      this.hostedChanged(id, null);
-      await host.commit.catch(() => {});
-    } else if (!isFinished(meta.status) && meta.owner !== this.ownerId) {
-      const owner = await this.ownership.liveOwner(meta.owner);
-      if (owner) throw new ExecutionLockedError(id, owner);
+    const mode = options.forks ?? 'refuse';
+    if (mode !== 'refuse' && mode !== 'delete' && mode !== 'materialise') throw new InvalidArgumentError(`delete's forks option is 'refuse', 'delete' or 'materialise', got ${JSON.stringify(mode)}`);
+    const forks = await this.store.listForks(id);
+    if (forks.length === 0 || mode === 'refuse') {
+      if (forks.length) throw new ExecutionHasForksError(id, forks.map((f) => f.id));
+      await this.release(id, meta);
+      await this.store.delete([id]);
+      return;
     }
-    await this.store.delete([id]);
+    if (mode === 'materialise') {
+      await this.release(id, meta);
+      for (const fork of forks) await materialise(this.store, fork.id);
+      await this.store.delete([id]);
+      return;
+    }
+    // Deepest first, and none until all can go: a tree is never left with a fork missing its history.
+    const doomed = [...(await descendantsOf(this.store, id)), id];
+    const metas = (await Promise.all(doomed.map((d) => this.store.getMeta(d)))).filter((m): m is ExecutionMeta => m !== undefined);
+    for (const m of metas) await this.assertReleasable(m);
+    for (const m of metas) await this.release(m.id, m);
+    await this.store.delete(metas.map((m) => m.id));
+  }
+
+  /** Refuses when another live process runs the execution. */
+  private async assertReleasable(meta: ExecutionMeta): Promise<void> {
+    if (this.hosts.has(meta.id) || isFinished(meta.status) || meta.owner === this.ownerId) return;
+    const owner = await this.ownership.liveOwner(meta.owner);
+    if (owner) throw new ExecutionLockedError(meta.id, owner);
+  }
+
+  /** Stops hosting an execution here (nothing written), or refuses when another live process runs it. */
+  private async release(id: string, meta: ExecutionMeta): Promise<void> {
+    const host = this.hosts.get(id);
+    if (!host) return this.assertReleasable(meta);
+    host.stop();
+    this.hosts.delete(id);
+    this.hostedChanged(id, null);
+    await host.commit.catch(() => {});
   }
 
   /** Removes finished executions (or those of `status`) that entered their status before the cut-off. */
-  async cleanup(options: CleanupOptions): Promise<{ deleted: number }> {
+  async cleanup(options: CleanupOptions): Promise<{ deleted: number; kept: number }> {
     this.assertOpen();
     const cutoff = options.olderThan instanceof Date ? options.olderThan.getTime() : this.ctx.clock.now() - options.olderThan;
     if (!Number.isFinite(cutoff)) throw new InvalidArgumentError('cleanup needs olderThan: a Date or an age in ms');
     const statuses: readonly ExecutionStatus[] =
       options.status === undefined ? ['completed', 'failed', 'cancelled'] : typeof options.status === 'string' ? [options.status] : options.status;
     let deleted = 0;
-    for (const status of statuses) {
-      for (;;) {
-        const metas = (await this.store.listSince(status, cutoff, 1000)).filter((m) => !this.hosts.has(m.id));
-        if (metas.length === 0) break;
-        await this.store.delete(metas.map((m) => m.id));
-        deleted += metas.length;
+    let kept = 0;
+    // An execution whose forks remain keeps their history: it goes in a later round, once they
+    // are gone, or stays.
+    for (let progress = true; progress; ) {
+      progress = false;
+      kept = 0;
+      for (const status of statuses) {
+        let after: ExecutionMeta | undefined;
+        for (;;) {
+          const metas = await this.store.listSince(status, cutoff, 1000, after);
+          after = metas[metas.length - 1];
+          if (!after) break;
+          const doomed: string[] = [];
+          for (const m of metas) {
+            if (this.hosts.has(m.id)) continue;
+            if ((await this.store.listForks(m.id)).length) kept++;
+            else doomed.push(m.id);
+          }
+          if (doomed.length) await this.store.delete(doomed);
+          deleted += doomed.length;
+          if (doomed.length) progress = true;
+        }
       }
     }
-    return { deleted };
+    return { deleted, kept };
   }
 
   /**

@@ -50,7 +50,7 @@ export class Ownership {
   }
 
   /** Claims an execution for this process; clears a dead local owner first. */
-  async claim(executionId: string, currentOwner: string | undefined, options?: { reopen?: boolean }): Promise<ClaimResult> {
+  async claim(executionId: string, currentOwner: string | undefined, options?: { reopen?: boolean | 'any' }): Promise<ClaimResult> {
     if (currentOwner && currentOwner !== this.id) await this.liveOwner(currentOwner);
     return this.store.claim(executionId, this.id, Date.now(), options);
   }

@@ -1,6 +1,6 @@
 import type { AnyStateMachine } from 'xstate';
 import type { ErrorRecord } from '../errors.js';
-import type { EffectRecord, ExecutionStatus, JournalRange, Json, Store } from '../store/Store.js';
+import type { EffectRecord, ExecutionStatus, Json, Store } from '../store/Store.js';
 
 import type { Clock } from './clock.js';
 import type { RetryPolicy } from './retry.js';
@@ -128,14 +128,4 @@ export interface Stats {
   hosted: number;
 }
 
-/** Which transitions `history` returns: seqs `from`–`to` inclusive, at most `limit`, newest first with `reverse`. */
-export type HistoryOptions = JournalRange;
-
-/** One committed transition: its seq, when, the event that caused it, and where it led. */
-export interface HistoryEntry {
-  seq: number;
-  at: Date;
-  event: Json;
-  value: Json;
-  status: ExecutionStatus;
-}
+export type { HistoryEntry, HistoryOptions } from '../timeline/types.js';

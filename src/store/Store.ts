@@ -116,6 +116,14 @@ export interface JournalEntry {
   patch: PatchOperation[];
   value: Json;
   status: ExecutionStatus;
+  /**
+   * The delayed events pending after this transition, when they changed with it (or when it
+   * has a keyframe and some are pending): so the timers at any seq are known by reading from the
+   * keyframe at or before it, as its snapshot is. Absent: unchanged (none at a keyframe).
+   */
+  timers?: TimerRecord[];
+  /** The same for durable effects in flight, by child path (see ExecutionMeta.effects). */
+  effects?: Record<string, { key: string; seq: number }>;
 }
 
 /** One transition as one write transaction. */
@@ -141,6 +149,32 @@ export interface TransitionWrite {
   inbox?: InboxEntry;
   /** The sender's idempotency key applied by this transition. */
   sendKey?: string;
+  /** Effect records written with the transition (a fork reusing its parent's recorded results). */
+  effects?: EffectRecord[];
+}
+
+/**
+ * Rewinds an execution in one transaction: its journal after `write.entry.seq - 1` (with the
+ * keyframes, effect records and send keys of that part) moves to a new execution, `branch`, and
+ * `write` becomes its transition `seq`. Fenced by `write.version` as `append`.
+ */
+export interface RewindWrite {
+  write: TransitionWrite & { meta: ExecutionMeta };
+  /** The row of the execution that keeps the history after the rewind point. */
+  branch: ExecutionMeta;
+  /** The keyframe the branch's history starts with: the snapshot at the branch's first seq. */
+  branchKeyframe: Json;
+  /** The branch's first journal entry (the moved one, with what was pending then, as at a keyframe). */
+  branchEntry: JournalEntry;
+  /** Keys of the effect records that belong to the moved history. */
+  effectKeys: string[];
+}
+
+/** A range of one execution's own journal, inclusive. */
+export interface HistorySegment {
+  id: string;
+  from: number;
+  to: number;
 }
 
 /** A runtime process that owns executions while its lease lasts. */
@@ -201,15 +235,29 @@ export interface Store {
   getMeta(id: string): Promise<ExecutionMeta | undefined>;
   list(query: ListQuery): Promise<Page<ExecutionMeta>>;
   countByStatus(): Promise<Record<ExecutionStatus, number>>;
-  /** Metas of a status that entered it before `before` (epoch ms), oldest first. */
-  listSince(status: ExecutionStatus, before: number, limit: number): Promise<ExecutionMeta[]>;
+  /**
+   * Metas of a status that entered it before `before` (epoch ms), oldest first; after the meta
+   * `after` (a previous page's last), when given.
+   */
+  listSince(status: ExecutionStatus, before: number, limit: number, after?: ExecutionMeta): Promise<ExecutionMeta[]>;
 
   readJournal(id: string, range?: JournalRange): Promise<JournalEntry[]>;
   /** The latest keyframe at or below `seq`. */
   keyframeAtOrBefore(id: string, seq: number): Promise<{ seq: number; snapshot: Json } | undefined>;
 
-  /** Removes executions with everything kept for them (journal, keyframes, effects, timers, inbox, keys). */
+  /** Removes executions with everything kept for them (journal, keyframes, effects, timers, inbox, keys, fork links). */
   delete(ids: readonly string[]): Promise<void>;
+
+  /** The executions created with `parent.id === id` that still exist, with their fork points, by id. */
+  listForks(id: string): Promise<{ id: string; seq: number }[]>;
+  /**
+   * Copies journal entries and keyframes of the given ranges into execution `id`'s own journal,
+   * at the same seqs, in one transaction: a fork's shared prefix made its own before the
+   * execution it came from is deleted.
+   */
+  copyHistory(id: string, segments: readonly HistorySegment[]): Promise<void>;
+  /** See {@link RewindWrite}; rejects with `ExecutionLockedError` when the version does not match. */
+  rewind(rewind: RewindWrite): Promise<void>;
 
   /**
    * Commits what is known of one effect invocation; resolves once durable. With `version`, only
@@ -244,9 +292,9 @@ export interface Store {
   /**
    * Atomically makes `owner` the owner of the execution, unless a live owner holds it: one
    * whose record exists with `leaseUntil > now`. Finished executions are not claimed, except a
-   * failed one with `reopen` (a retry).
+   * failed one with `reopen: true` (a retry), or any with `reopen: 'any'` (a rewind).
    */
-  claim(id: string, owner: string, now: number, options?: { reopen?: boolean }): Promise<ClaimResult>;
+  claim(id: string, owner: string, now: number, options?: { reopen?: boolean | 'any' }): Promise<ClaimResult>;
 }
 
 /** The store layout version this code writes and reads. */

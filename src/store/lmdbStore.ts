@@ -10,12 +10,14 @@ import {
   type InboxEntry,
   type ExecutionMeta,
   type ExecutionStatus,
+  type HistorySegment,
   type JournalEntry,
   type JournalRange,
   type Json,
   type ListQuery,
   type OwnerRecord,
   type Page,
+  type RewindWrite,
   type Store,
   type TransitionWrite,
 } from './Store.js';
@@ -37,7 +39,7 @@ const MAX_SEQ = Number.MAX_SAFE_INTEGER;
 
 /**
  * The default store: one embedded LMDB environment with named databases
- * (executions, journal, keyframes, index, owners, system). Transitions issued in the same event
+ * (executions, journal, keyframes, index, owners, effects, timers, inbox, keys, forks, system). Transitions issued in the same event
  * turn share one LMDB commit (lmdb-js batches asynchronous writes per turn).
  *
  * @example
@@ -61,6 +63,8 @@ export class LmdbStore implements Store {
   private timers!: Database<null, [number, string, string]>;
   private inbox!: Database<InboxEntry, [string, string]>;
   private keys!: Database<number, [string, string]>;
+  /** [parent id, fork id] → fork seq: an execution's forks, for lineage and deletion. */
+  private forks!: Database<number, [string, string]>;
   private system!: Database<unknown, string>;
   private readonly waitFlush: boolean;
 
@@ -85,6 +89,7 @@ export class LmdbStore implements Store {
     this.timers = env.openDB({ name: 'timers' });
     this.inbox = env.openDB({ name: 'inbox' });
     this.keys = env.openDB({ name: 'keys' });
+    this.forks = env.openDB({ name: 'forks' });
     this.system = env.openDB({ name: 'system' });
     const found = this.system.get('schema') as number | undefined;
     if (found !== undefined && found > SCHEMA_VERSION) {
@@ -117,7 +122,9 @@ export class LmdbStore implements Store {
     }
     if (write.inbox) this.inbox.put([id, write.inbox.n], write.inbox);
     if (write.sendKey !== undefined) this.keys.put([id, write.sendKey], entry.seq);
+    for (const record of write.effects ?? []) this.effects.put([id, record.key], record);
     if (!meta) return;
+    if (!previous && meta.parent) this.forks.put([meta.parent.id, id], meta.parent.seq);
     // The index moves only when the status does.
     if (!previous || previous.status !== meta.status || previous.statusSince !== meta.statusSince) {
       if (previous) this.index.remove([previous.status, previous.statusSince, id]);
@@ -214,9 +221,12 @@ export class LmdbStore implements Store {
     return counts;
   }
 
-  async listSince(status: ExecutionStatus, before: number, limit: number): Promise<ExecutionMeta[]> {
+  async listSince(status: ExecutionStatus, before: number, limit: number, after?: ExecutionMeta): Promise<ExecutionMeta[]> {
     const metas: ExecutionMeta[] = [];
-    for (const key of this.index.getKeys({ start: [status], end: [status, before], limit })) {
+    const start: [string, number, string] | [string] = after ? [status, after.statusSince, after.id] : [status];
+    for (const key of this.index.getKeys({ start, end: [status, before] })) {
+      if (after && key[1] === after.statusSince && key[2] === after.id) continue;
+      if (metas.length >= limit) break;
       const meta = this.current(this.executions.get(key[2]));
       if (meta) metas.push(meta);
     }
@@ -248,12 +258,68 @@ export class LmdbStore implements Store {
       for (const key of this.journal.getKeys({ start: [id, 0], end: [id, MAX_SEQ] })) this.journal.remove(key);
       for (const key of this.keyframes.getKeys({ start: [id, 0], end: [id, MAX_SEQ] })) this.keyframes.remove(key);
       for (const t of meta.timers ?? []) this.timers.remove([t.dueAt, id, t.id]);
-      for (const db of [this.effects, this.inbox, this.keys] as Database<unknown, [string, string]>[]) {
+      if (meta.parent) this.forks.remove([meta.parent.id, id]);
+      for (const db of [this.effects, this.inbox, this.keys, this.forks] as Database<unknown, [string, string]>[]) {
         for (const key of db.getKeys({ start: [id, ''], end: [id, '\uffff'] })) db.remove(key);
       }
       last = this.executions.remove(id);
     }
     if (last) await this.durable(last);
+  }
+
+  async listForks(id: string): Promise<{ id: string; seq: number }[]> {
+    return [...this.forks.getRange({ start: [id, ''], end: [id, '\uffff'] })].map(({ key, value }) => ({ id: key[1], seq: value }));
+  }
+
+  async copyHistory(id: string, segments: readonly HistorySegment[]): Promise<void> {
+    const env = this.env;
+    if (!env) throw new StoreFailureError('LMDB store is closed', undefined);
+    // One transaction: a fork's history is either all its own or all still its parent's.
+    const done = env.transaction(() => {
+      for (const { id: from, from: lo, to: hi } of segments) {
+        for (const { key, value } of this.journal.getRange({ start: [from, lo], end: [from, hi + 1] })) this.journal.put([id, key[1]], value);
+        for (const { key, value } of this.keyframes.getRange({ start: [from, lo], end: [from, hi + 1] })) this.keyframes.put([id, key[1]], value);
+      }
+      return true;
+    });
+    await this.durable(done);
+  }
+
+  async rewind({ write, branch, branchKeyframe, branchEntry, effectKeys }: RewindWrite): Promise<void> {
+    const { id } = write;
+    const cut = write.entry.seq; // the first seq that moves
+    const b = branch.id;
+    // Read outside the write: only this execution's owner writes its journal, and the version
+    // check below fences every other writer off.
+    const entries = [...this.journal.getRange({ start: [id, cut], end: [id, MAX_SEQ] })];
+    const keyframes = [...this.keyframes.getRange({ start: [id, cut], end: [id, MAX_SEQ] })];
+    const effects = effectKeys.map((key) => this.effects.get([id, key])).filter((r): r is EffectRecord => r !== undefined);
+    const keys = [...this.keys.getRange({ start: [id, ''], end: [id, '\uffff'] })].filter(({ value }) => value >= cut);
+    const p = this.executions.ifVersion(id, write.version, () => {
+      for (const { key, value } of entries) {
+        this.journal.remove(key);
+        this.journal.put([b, key[1]], value);
+      }
+      for (const { key, value } of keyframes) {
+        this.keyframes.remove(key);
+        this.keyframes.put([b, key[1]], value);
+      }
+      this.keyframes.put([b, cut], branchKeyframe);
+      this.journal.put([b, cut], branchEntry);
+      for (const record of effects) {
+        this.effects.remove([id, record.key]);
+        this.effects.put([b, record.key], record);
+      }
+      for (const { key, value } of keys) {
+        this.keys.remove(key);
+        this.keys.put([b, key[1]], value);
+      }
+      this.executions.put(b, branch);
+      this.index.put([branch.status, branch.statusSince, b], branch.machineId);
+      this.forks.put([id, b], cut - 1);
+      this.issue(write, write.version);
+    }) as Promise<boolean> & { flushed?: Promise<void> };
+    if (!(await this.durable(p))) throw this.lockedError(id);
   }
 
   async putEffect(id: string, record: EffectRecord, version?: number): Promise<void> {
@@ -341,14 +407,14 @@ export class LmdbStore implements Store {
     return this.owners.get(id);
   }
 
-  async claim(id: string, owner: string, now: number, options: { reopen?: boolean } = {}): Promise<ClaimResult> {
+  async claim(id: string, owner: string, now: number, options: { reopen?: boolean | 'any' } = {}): Promise<ClaimResult> {
     // A claim is rare (recovery, first send to an unhosted execution) and must be atomic across
     // processes: a synchronous write transaction is the simplest test-and-set LMDB offers.
     return this.executions.transactionSync((): ClaimResult => {
       const row = this.executions.getEntry(id);
       const meta = row?.value;
       if (!row || !meta) return { ok: false, reason: 'missing' };
-      if (isFinished(meta.status) && !(options.reopen && meta.status === 'failed')) return { ok: false, reason: 'finished', meta };
+      if (isFinished(meta.status) && !(options.reopen === 'any' || (options.reopen && meta.status === 'failed'))) return { ok: false, reason: 'finished', meta };
       if (meta.owner && meta.owner !== owner) {
         const current = this.owners.get(meta.owner);
         if (current && current.leaseUntil > now) return { ok: false, reason: 'owned', meta, owner: current };

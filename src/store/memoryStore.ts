@@ -8,12 +8,14 @@ import {
   type InboxEntry,
   type ExecutionMeta,
   type ExecutionStatus,
+  type HistorySegment,
   type JournalEntry,
   type JournalRange,
   type Json,
   type ListQuery,
   type OwnerRecord,
   type Page,
+  type RewindWrite,
   type Store,
   type TransitionWrite,
 } from './Store.js';
@@ -59,6 +61,7 @@ class MemoryStore implements Store {
     if (write.keyframe !== undefined) row.keyframes.set(write.entry.seq, clone(write.keyframe));
     if (write.inbox) row.inbox.set(write.inbox.n, clone(write.inbox));
     if (write.sendKey !== undefined) row.keys.set(write.sendKey, write.entry.seq);
+    for (const record of write.effects ?? []) row.effects.set(record.key, clone(record));
   }
 
   /** The row with the latest transition's seq, value and time, as a copy (see ExecutionMeta). */
@@ -116,9 +119,10 @@ class MemoryStore implements Store {
     return counts;
   }
 
-  async listSince(status: ExecutionStatus, before: number, limit: number): Promise<ExecutionMeta[]> {
+  async listSince(status: ExecutionStatus, before: number, limit: number, after?: ExecutionMeta): Promise<ExecutionMeta[]> {
+    const from: ListKey | undefined = after && [status, after.statusSince, after.id];
     return this.sorted(status)
-      .filter((r) => r.meta.statusSince < before)
+      .filter((r) => r.meta.statusSince < before && (from === undefined || compareListKeys(r.key, from) > 0))
       .slice(0, limit)
       .map((r) => this.current(r.row));
   }
@@ -144,6 +148,53 @@ class MemoryStore implements Store {
 
   async delete(ids: readonly string[]): Promise<void> {
     for (const id of ids) this.rows.delete(id);
+  }
+
+  async listForks(id: string): Promise<{ id: string; seq: number }[]> {
+    return [...this.rows.values()]
+      .filter((r) => r.meta.parent?.id === id)
+      .map((r) => ({ id: r.meta.id, seq: (r.meta.parent as { seq: number }).seq }))
+      .sort((a, b) => cmp(a.id, b.id));
+  }
+
+  async copyHistory(id: string, segments: readonly HistorySegment[]): Promise<void> {
+    const row = this.rows.get(id);
+    if (!row) return;
+    for (const { id: from, from: lo, to: hi } of segments) {
+      const source = this.rows.get(from);
+      if (!source) continue;
+      for (const entry of source.journal) if (entry && entry.seq >= lo && entry.seq <= hi) row.journal[entry.seq] = clone(entry);
+      for (const [seq, snapshot] of source.keyframes) if (seq >= lo && seq <= hi) row.keyframes.set(seq, clone(snapshot));
+    }
+  }
+
+  async rewind({ write, branch, branchKeyframe, branchEntry, effectKeys }: RewindWrite): Promise<void> {
+    const row = this.rows.get(write.id);
+    this.fence(write.id, write.version);
+    if (!row) throw lockedBy(write.id, undefined);
+    const cut = write.entry.seq;
+    const moved: Row = { version: 1, meta: clone(branch), journal: [], keyframes: new Map(), effects: new Map(), inbox: new Map(), keys: new Map() };
+    for (const entry of row.journal.splice(cut)) if (entry) moved.journal[entry.seq] = entry;
+    for (const [seq, snapshot] of row.keyframes) {
+      if (seq < cut) continue;
+      moved.keyframes.set(seq, snapshot);
+      row.keyframes.delete(seq);
+    }
+    moved.keyframes.set(cut, clone(branchKeyframe));
+    moved.journal[cut] = clone(branchEntry);
+    for (const key of effectKeys) {
+      const record = row.effects.get(key);
+      if (!record) continue;
+      moved.effects.set(key, record);
+      row.effects.delete(key);
+    }
+    for (const [key, seq] of row.keys) {
+      if (seq < cut) continue;
+      moved.keys.set(key, seq);
+      row.keys.delete(key);
+    }
+    this.rows.set(branch.id, moved);
+    this.apply(row, write);
   }
 
   async putEffect(id: string, record: EffectRecord, version?: number): Promise<void> {
@@ -240,10 +291,10 @@ class MemoryStore implements Store {
     return owner && clone(owner);
   }
 
-  async claim(id: string, owner: string, now: number, options: { reopen?: boolean } = {}): Promise<ClaimResult> {
+  async claim(id: string, owner: string, now: number, options: { reopen?: boolean | 'any' } = {}): Promise<ClaimResult> {
     const row = this.rows.get(id);
     if (!row) return { ok: false, reason: 'missing' };
-    if (isFinished(row.meta.status) && !(options.reopen && row.meta.status === 'failed')) return { ok: false, reason: 'finished', meta: this.current(row) };
+    if (isFinished(row.meta.status) && !(options.reopen === 'any' || (options.reopen && row.meta.status === 'failed'))) return { ok: false, reason: 'finished', meta: this.current(row) };
     if (row.meta.owner && row.meta.owner !== owner) {
       const current = this.owners.get(row.meta.owner);
       if (current && current.leaseUntil > now) {

@@ -1,0 +1,164 @@
+import { InvalidArgumentError, InvalidUpdateError, NonJsonStateError } from '../errors.js';
+import { checkJson } from '../journal/diff.js';
+import { rebuildPoint } from '../journal/rebuild.js';
+import { isFinished, type EffectRecord, type ExecutionMeta, type Json, type RewindWrite, type Store, type TimerRecord } from '../store/Store.js';
+import { chainOf, type Chain } from '../timeline/chain.js';
+import { pointAt } from '../timeline/stateAt.js';
+import type { ForkOptions, ForkSnapshot } from '../timeline/types.js';
+import type { MachineEntry } from './registry.js';
+
+/** What a fork starts from, prepared and validated before anything is written. */
+export interface ForkPlan {
+  /** The parent's snapshot at the fork point (the fork's first patch is from it). */
+  base: Json;
+  /** The snapshot the fork continues from, `update` applied. */
+  snapshot: Json;
+  timers: TimerRecord[];
+  reuse: Map<string, EffectRecord>;
+}
+
+/**
+ * Reads the point a fork starts from and applies its `update`: the result must be JSON and a
+ * state of the machine, or the fork is refused with {@link InvalidUpdateError}. Timers pending
+ * at the point keep the time they had left; with `effects: 'reuse'`, the parent's recorded
+ * results of the effects in flight there are looked up.
+ */
+export async function prepareFork(store: Store, entry: MachineEntry, chain: Chain, seq: number, options: ForkOptions, now: number): Promise<ForkPlan> {
+  const point = await pointAt(store, chain, seq);
+  const id = chain.meta.id;
+  let snapshot = structuredClone(point.snapshot) as unknown as ForkSnapshot;
+  if (options.update !== undefined) snapshot = applyUpdate(id, snapshot, options.update);
+  if (typeof snapshot !== 'object' || snapshot === null || Array.isArray(snapshot)) throw new InvalidUpdateError(id, 'the update must give a snapshot object');
+  if (snapshot.status !== 'active' && snapshot.status !== 'done') {
+    throw new InvalidUpdateError(id, `a fork continues from an active snapshot, this one's status is ${JSON.stringify(snapshot.status)}`);
+  }
+  try {
+    // Not frozen: XState writes into the snapshot it restores from.
+    checkJson(snapshot, '', false);
+  } catch (err) {
+    if (err instanceof NonJsonStateError) throw new InvalidUpdateError(id, `${err.path} is ${err.what}`, { cause: err });
+    throw err;
+  }
+  try {
+    entry.machine.resolveState({ value: snapshot.value as never, context: snapshot.context as never });
+  } catch (err) {
+    throw new InvalidUpdateError(id, `${JSON.stringify(snapshot.value)} is not a state of machine "${entry.id}": ${(err as Error).message}`, { cause: err });
+  }
+  const timers = point.timers.map((t) => ({ ...t, dueAt: now + Math.max(0, t.dueAt - point.entry.at) }));
+  const reuse = new Map<string, EffectRecord>();
+  if (options.effects === 'reuse') {
+    const holders = [...new Set([point.holder, ...chain.segments.map((s) => s.id).reverse()])];
+    for (const [child, effect] of Object.entries(point.effects)) {
+      for (const holder of holders) {
+        const record = await store.getEffect(holder, effect.key);
+        if (!record) continue;
+        if (record.status !== 'pending') reuse.set(child, record);
+        break;
+      }
+    }
+  } else if (options.effects !== undefined && options.effects !== 'rerun') {
+    throw new InvalidArgumentError(`fork's effects option is 'rerun' or 'reuse', got ${JSON.stringify(options.effects)}`);
+  }
+  return { base: point.snapshot, snapshot: snapshot as unknown as Json, timers, reuse };
+}
+
+function applyUpdate(id: string, snapshot: ForkSnapshot, update: NonNullable<ForkOptions['update']>): ForkSnapshot {
+  if (typeof update === 'function') {
+    try {
+      return update(snapshot);
+    } catch (err) {
+      throw new InvalidUpdateError(id, `the update function threw: ${(err as Error).message}`, { cause: err });
+    }
+  }
+  if (typeof update !== 'object' || update === null || Array.isArray(update)) {
+    throw new InvalidUpdateError(id, 'update is an object to merge into the context, or a function of the snapshot');
+  }
+  const context = snapshot.context;
+  if (typeof context !== 'object' || context === null || Array.isArray(context)) {
+    throw new InvalidUpdateError(id, 'the context is not an object to merge into; pass a function of the snapshot');
+  }
+  return { ...snapshot, context: { ...context, ...(update as Record<string, Json>) } };
+}
+
+/**
+ * The one transaction of a rewind to `seq`: the history after it moves to `branchId` (cancelled
+ * if the execution was still active, its outcome kept if it had one), and the execution's own
+ * transition `seq + 1` restores the snapshot at `seq`, with the timers pending then keeping the
+ * time they had left. Effects in flight then start again, with new keys, when it is loaded.
+ */
+export async function prepareRewind(
+  store: Store,
+  chain: Chain,
+  row: ExecutionMeta,
+  seq: number,
+  options: { branchId: string; owner: string; version: number; now: number },
+): Promise<RewindWrite> {
+  const { meta } = chain;
+  const { id } = meta;
+  const own = chain.segments[chain.segments.length - 1] as { from: number };
+  if (!Number.isInteger(seq) || seq < 0 || seq >= meta.seq) {
+    throw new InvalidArgumentError(`rewind needs a seq before the current one (${meta.seq}) of "${id}", got ${String(seq)}`);
+  }
+  if (seq + 1 < own.from) {
+    throw new InvalidArgumentError(`seq ${seq} of "${id}" is before its fork point (${own.from - 1}); fork its parent at ${seq} instead`);
+  }
+  const point = await pointAt(store, chain, seq);
+  const cut = seq + 1;
+  if (isFinished(point.entry.status)) throw new InvalidArgumentError(`"${id}" was ${point.entry.status} at seq ${seq}; rewind to a point where it was running or waiting`);
+  const moved = await rebuildPoint(store, id, cut);
+  if (!moved) throw new InvalidArgumentError(`The snapshot of "${id}" at seq ${cut} cannot be rebuilt`);
+  const { now } = options;
+  const timers = point.timers.map((t) => ({ ...t, dueAt: now + Math.max(0, t.dueAt - point.entry.at) }));
+  const value = point.entry.value;
+  const status = point.entry.status;
+  const { output: _output, error: _error, effects: _effects, timers: _timers, ...kept } = row;
+  const next: ExecutionMeta = { ...kept, seq: cut, status, statusSince: now, value, updatedAt: now, owner: options.owner, ...(timers.length ? { timers } : {}) };
+  const finished = isFinished(meta.status);
+  const branch: ExecutionMeta = {
+    id: options.branchId,
+    machineId: meta.machineId,
+    machineVersion: meta.machineVersion,
+    status: finished ? meta.status : 'cancelled',
+    statusSince: now,
+    seq: meta.seq,
+    value: meta.value,
+    createdAt: now,
+    updatedAt: meta.updatedAt,
+    parent: { id, seq },
+    ...(meta.output !== undefined ? { output: meta.output } : {}),
+    ...(meta.error ? { error: meta.error } : finished ? {} : { error: { name: 'Rewound', message: `"${id}" was rewound to seq ${seq}; this branch keeps what followed` } }),
+  };
+  const effectKeys = (await store.listEffects(id)).map((r) => r.key).filter((key) => invokedAt(key) >= cut);
+  return {
+    write: {
+      id,
+      version: options.version,
+      meta: next,
+      entry: { seq: cut, at: now, event: { type: 'durastate.rewind', to: seq, branch: options.branchId }, patch: [], value, status, ...(timers.length ? { timers } : {}) },
+      keyframe: point.snapshot,
+      previous: { status: row.status, statusSince: row.statusSince },
+      timers: { add: timers, remove: row.timers ?? [] },
+    },
+    branch,
+    branchKeyframe: moved.snapshot,
+    branchEntry: { ...moved.entry, ...(moved.timers.length ? { timers: moved.timers } : {}), ...(Object.keys(moved.effects).length ? { effects: moved.effects } : {}) },
+    effectKeys,
+  };
+}
+
+/** The seq of the transition that invoked an effect, from its key (`<id>/<child>@<seq>`). */
+function invokedAt(key: string): number {
+  const at = key.lastIndexOf('@');
+  const seq = at < 0 ? NaN : Number(key.slice(at + 1));
+  return Number.isInteger(seq) ? seq : -1;
+}
+
+/**
+ * Copies into a fork the history it shares with its ancestors, so that it no longer reads
+ * from them: done before an ancestor is deleted or rewound past the fork point.
+ */
+export async function materialise(store: Store, forkId: string): Promise<void> {
+  const chain = await chainOf(store, forkId);
+  const shared = chain.segments.filter((s) => s.id !== forkId);
+  if (shared.length) await store.copyHistory(forkId, shared);
+}

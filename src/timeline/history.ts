@@ -1,0 +1,44 @@
+import type { JournalEntry, Store } from '../store/Store.js';
+import type { Chain } from './chain.js';
+import type { HistoryEntry, HistoryOptions } from './types.js';
+
+/**
+ * The transitions of an execution in a seq range, through its ancestors for a fork: each read
+ * from the journal that holds it, without loading any actor. Transitions an ancestor made are
+ * marked with `from`, the fork point with `forkPoint`.
+ *
+ * @example
+ * ```ts
+ * const page = await readHistory(store, await chainOf(store, id), { from: 100, limit: 50 });
+ * ```
+ */
+export async function readHistory(store: Store, chain: Chain, range: HistoryOptions = {}): Promise<HistoryEntry[]> {
+  const from = range.from ?? 0;
+  const to = Math.min(range.to ?? chain.meta.seq, chain.meta.seq);
+  let left = range.limit ?? Infinity;
+  const out: HistoryEntry[] = [];
+  const segments = range.reverse ? [...chain.segments].reverse() : chain.segments;
+  const head = chain.meta.id;
+  for (const segment of segments) {
+    if (left <= 0) break;
+    const lo = Math.max(from, segment.from);
+    const hi = Math.min(to, segment.to);
+    if (lo > hi) continue;
+    const entries = await store.readJournal(segment.id, { from: lo, to: hi, ...(range.reverse ? { reverse: true } : {}), ...(left !== Infinity ? { limit: left } : {}) });
+    left -= entries.length;
+    for (const entry of entries) out.push(historyEntry(entry, segment.id === head ? undefined : segment.id, segment.id !== head && entry.seq === segment.to));
+  }
+  return out;
+}
+
+function historyEntry(e: JournalEntry, from: string | undefined, forkPoint: boolean): HistoryEntry {
+  return {
+    seq: e.seq,
+    at: new Date(e.at),
+    event: e.event,
+    value: e.value,
+    status: e.status,
+    ...(from !== undefined ? { from } : {}),
+    ...(forkPoint ? { forkPoint: true as const } : {}),
+  };
+}
