@@ -546,7 +546,7 @@ export class HostedExecution implements EffectHost {
       const effects: Record<string, { key: string; seq: number }> = {};
       for (const [path, effect] of Object.entries(known)) if (!final && hasChild(persisted, path)) effects[path] = effect;
       for (const [childId] of started) {
-        const key = `${this.id}/${childId}@${seq}`;
+        const key = `${this.id}/${childId}@${seq}${this.meta.rewinds ? `~${this.meta.rewinds}` : ''}`;
         effects[childId] = { key, seq };
         const record = this.reuse?.get(childId);
         if (record) reused.push({ ...record, key });

@@ -26,7 +26,7 @@ import { descendantsOf, lineageOf } from '../timeline/lineage.js';
 import { pointAt, seqOf, stateAtOf } from '../timeline/stateAt.js';
 import type { PatchOperation } from '../store/Store.js';
 import type { DeleteOptions, ExecutionPoint, ForkHandle, ForkOptions, Lineage, PointOptions, RewindOptions, RewindResult, StateAt } from '../timeline/types.js';
-import { materialise, prepareFork, prepareRewind } from './timelineOps.js';
+import { checkRewind, materialise, prepareFork, prepareRewind } from './timelineOps.js';
 import { checkJson, diffSnapshots } from '../journal/diff.js';
 import { DEFAULT_KEYFRAME_EVERY } from '../journal/keyframePolicy.js';
 import { rebuildSnapshot, rebuildWithKeyframe } from '../journal/rebuild.js';
@@ -41,6 +41,7 @@ import {
   type Json,
   type TransitionWrite,
   type Page,
+  type RewindWrite,
   type Store,
 } from '../store/Store.js';
 import { acceptedEvents, acceptedEventsAt } from './acceptedEvents.js';
@@ -689,21 +690,27 @@ export class Runtime {
     let chain = await chainOf(this.store, id);
     const blocked = this.machines.blocked(chain.meta);
     if (blocked) throw new ExecutionBlockedError(id, blocked.message);
-    if (!Number.isInteger(seq) || seq < 0 || seq >= chain.meta.seq) {
-      throw new InvalidArgumentError(`rewind needs a seq before the current one (${chain.meta.seq}) of "${id}", got ${String(seq)}`);
-    }
+    await checkRewind(this.store, chain, seq);
+    const wasHosted = this.hosts.has(id);
     await this.release(id, chain.meta);
-    const claim = await this.ownership.claim(id, chain.meta.owner, { reopen: 'any' });
-    if (!claim.ok) {
-      if (claim.reason === 'owned') throw new ExecutionLockedError(id, claim.owner);
-      throw new ExecutionNotFoundError(id);
-    }
-    // Forks of the history about to move keep theirs, copied.
-    for (const fork of await this.store.listForks(id)) if (fork.seq > seq) await materialise(this.store, fork.id);
-    chain = await chainOf(this.store, id);
+    let plan: RewindWrite;
     const now = this.ctx.clock.now();
-    const plan = await prepareRewind(this.store, chain, claim.meta, seq, { branchId, owner: this.ownerId, version: claim.version, now });
-    await this.store.rewind(plan);
+    try {
+      const claim = await this.ownership.claim(id, chain.meta.owner, { reopen: 'any' });
+      if (!claim.ok) {
+        if (claim.reason === 'owned') throw new ExecutionLockedError(id, claim.owner);
+        throw new ExecutionNotFoundError(id);
+      }
+      // Forks of the history about to move keep theirs, copied.
+      for (const fork of await this.store.listForks(id)) if (fork.seq > seq) await materialise(this.store, fork.id);
+      chain = await chainOf(this.store, id);
+      plan = await prepareRewind(this.store, chain, claim.meta, seq, { branchId, owner: this.ownerId, version: claim.version, now });
+      await this.store.rewind(plan);
+    } catch (err) {
+      // Nothing was rewound: the execution goes on here as it was.
+      if (wasHosted) await this.acquire(id).catch(() => undefined);
+      throw err;
+    }
     this.events.next({ type: 'rewound', id, seq, branch: branchId, at: now });
     if (!isFinished(plan.write.meta.status)) await this.acquire(id);
     return { branch: branchId, seq: seq + 1 };

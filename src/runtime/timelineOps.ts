@@ -2,7 +2,7 @@ import { InvalidArgumentError, InvalidUpdateError, NonJsonStateError } from '../
 import { checkJson } from '../journal/diff.js';
 import { rebuildPoint } from '../journal/rebuild.js';
 import { isFinished, type EffectRecord, type ExecutionMeta, type Json, type RewindWrite, type Store, type TimerRecord } from '../store/Store.js';
-import { chainOf, type Chain } from '../timeline/chain.js';
+import { chainOf, segmentAt, type Chain } from '../timeline/chain.js';
 import { pointAt } from '../timeline/stateAt.js';
 import type { ForkOptions, ForkSnapshot } from '../timeline/types.js';
 import type { MachineEntry } from './registry.js';
@@ -93,26 +93,28 @@ export async function prepareRewind(
   seq: number,
   options: { branchId: string; owner: string; version: number; now: number },
 ): Promise<RewindWrite> {
-  const { meta } = chain;
-  const { id } = meta;
-  const own = chain.segments[chain.segments.length - 1] as { from: number };
-  if (!Number.isInteger(seq) || seq < 0 || seq >= meta.seq) {
-    throw new InvalidArgumentError(`rewind needs a seq before the current one (${meta.seq}) of "${id}", got ${String(seq)}`);
-  }
-  if (seq + 1 < own.from) {
-    throw new InvalidArgumentError(`seq ${seq} of "${id}" is before its fork point (${own.from - 1}); fork its parent at ${seq} instead`);
-  }
-  const point = await pointAt(store, chain, seq);
+  const { id } = chain.meta;
+  const point = await pointAt(store, chain, await checkRewind(store, chain, seq));
   const cut = seq + 1;
-  if (isFinished(point.entry.status)) throw new InvalidArgumentError(`"${id}" was ${point.entry.status} at seq ${seq}; rewind to a point where it was running or waiting`);
   const moved = await rebuildPoint(store, id, cut);
   if (!moved) throw new InvalidArgumentError(`The snapshot of "${id}" at seq ${cut} cannot be rebuilt`);
+  const { meta } = chain;
   const { now } = options;
   const timers = point.timers.map((t) => ({ ...t, dueAt: now + Math.max(0, t.dueAt - point.entry.at) }));
   const value = point.entry.value;
   const status = point.entry.status;
   const { output: _output, error: _error, effects: _effects, timers: _timers, ...kept } = row;
-  const next: ExecutionMeta = { ...kept, seq: cut, status, statusSince: now, value, updatedAt: now, owner: options.owner, ...(timers.length ? { timers } : {}) };
+  const next: ExecutionMeta = {
+    ...kept,
+    seq: cut,
+    status,
+    statusSince: now,
+    value,
+    updatedAt: now,
+    owner: options.owner,
+    rewinds: (row.rewinds ?? 0) + 1,
+    ...(timers.length ? { timers } : {}),
+  };
   const finished = isFinished(meta.status);
   const branch: ExecutionMeta = {
     id: options.branchId,
@@ -146,11 +148,30 @@ export async function prepareRewind(
   };
 }
 
-/** The seq of the transition that invoked an effect, from its key (`<id>/<child>@<seq>`). */
+/**
+ * Refuses a rewind point before anything is stopped or claimed: it must be before the current
+ * seq, in the execution's own history (not before a fork's fork point), and a point where it
+ * was running or waiting. Resolves with `seq`.
+ */
+export async function checkRewind(store: Store, chain: Chain, seq: number): Promise<number> {
+  const { meta } = chain;
+  const { id } = meta;
+  if (!Number.isInteger(seq) || seq < 0 || seq >= meta.seq) {
+    throw new InvalidArgumentError(`rewind needs a seq before the current one (${meta.seq}) of "${id}", got ${String(seq)}`);
+  }
+  const own = chain.segments[chain.segments.length - 1] as { from: number };
+  if (seq + 1 < own.from) {
+    throw new InvalidArgumentError(`seq ${seq} of "${id}" is before its fork point (${own.from - 1}); fork its parent at ${seq} instead`);
+  }
+  const [entry] = await store.readJournal(segmentAt(chain, seq).id, { from: seq, to: seq });
+  if (entry && isFinished(entry.status)) throw new InvalidArgumentError(`"${id}" was ${entry.status} at seq ${seq}; rewind to a point where it was running or waiting`);
+  return seq;
+}
+
+/** The seq of the transition that invoked an effect, from its key (`<id>/<child>@<seq>`, `~<rewinds>` after a rewind). */
 function invokedAt(key: string): number {
-  const at = key.lastIndexOf('@');
-  const seq = at < 0 ? NaN : Number(key.slice(at + 1));
-  return Number.isInteger(seq) ? seq : -1;
+  const match = /@(\d+)(?:~\d+)?$/.exec(key);
+  return match ? Number(match[1]) : -1;
 }
 
 /**

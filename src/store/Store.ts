@@ -85,6 +85,12 @@ export interface ExecutionMeta {
   output?: Json;
   error?: ErrorRecord;
   parent?: { id: string; seq: number };
+  /**
+   * How many times the execution was rewound: its seqs after a rewind point are numbered again,
+   * so the idempotency keys of effects invoked since carry this too, and never repeat a key of
+   * the history that moved to the branch.
+   */
+  rewinds?: number;
   /** Owner (runtime process) currently running the execution. */
   owner?: string;
   /** Delayed events pending now, with their absolute due times. */
@@ -124,6 +130,11 @@ export interface JournalEntry {
   timers?: TimerRecord[];
   /** The same for durable effects in flight, by child path (see ExecutionMeta.effects). */
   effects?: Record<string, { key: string; seq: number }>;
+  /**
+   * Set on an entry copied from another execution's journal (a fork's shared prefix made its
+   * own): the execution that made the transition, and whether it is the point a fork was made at.
+   */
+  inherited?: { from: string; forkPoint?: true };
 }
 
 /** One transition as one write transaction. */
@@ -253,7 +264,8 @@ export interface Store {
   /**
    * Copies journal entries and keyframes of the given ranges into execution `id`'s own journal,
    * at the same seqs, in one transaction: a fork's shared prefix made its own before the
-   * execution it came from is deleted.
+   * execution it came from is deleted. A copied entry not yet marked gets `inherited`: the
+   * range's execution, and `forkPoint` at the range's last seq.
    */
   copyHistory(id: string, segments: readonly HistorySegment[]): Promise<void>;
   /** See {@link RewindWrite}; rejects with `ExecutionLockedError` when the version does not match. */

@@ -51,6 +51,12 @@ export function lmdbStore(options: LmdbStoreOptions = {}): Store {
   return new LmdbStore(options);
 }
 
+/** A journal entry as copied from execution `from`'s range ending at `last` (see Store.copyHistory). */
+export function inheritedEntry(entry: JournalEntry, from: string, last: number): JournalEntry {
+  if (entry.inherited) return entry;
+  return { ...entry, inherited: { from, ...(entry.seq === last ? { forkPoint: true as const } : {}) } };
+}
+
 export class LmdbStore implements Store {
   readonly kind = 'lmdb';
   private env?: RootDatabase;
@@ -277,7 +283,7 @@ export class LmdbStore implements Store {
     // One transaction: a fork's history is either all its own or all still its parent's.
     const done = env.transaction(() => {
       for (const { id: from, from: lo, to: hi } of segments) {
-        for (const { key, value } of this.journal.getRange({ start: [from, lo], end: [from, hi + 1] })) this.journal.put([id, key[1]], value);
+        for (const { key, value } of this.journal.getRange({ start: [from, lo], end: [from, hi + 1] })) this.journal.put([id, key[1]], inheritedEntry(value, from, hi));
         for (const { key, value } of this.keyframes.getRange({ start: [from, lo], end: [from, hi + 1] })) this.keyframes.put([id, key[1]], value);
       }
       return true;

@@ -1,4 +1,5 @@
 import { lockedBy } from '../errors.js';
+import { inheritedEntry } from './lmdbStore.js';
 import { compareListKeys, decodeCursor, encodeCursor, pageLimit, type ListKey } from './cursor.js';
 import {
   EXECUTION_STATUSES,
@@ -51,6 +52,14 @@ class MemoryStore implements Store {
   readonly kind = 'memory';
   private readonly rows = new Map<string, Row>();
   private readonly owners = new Map<string, OwnerRecord>();
+  /** Parent id → fork id → fork seq: links made when a fork is created, dropped when either side is deleted. */
+  private readonly forks = new Map<string, Map<string, number>>();
+
+  private link(parent: string, fork: string, seq: number): void {
+    let forks = this.forks.get(parent);
+    if (!forks) this.forks.set(parent, (forks = new Map()));
+    forks.set(fork, seq);
+  }
 
   async open(): Promise<void> {}
   async close(): Promise<void> {}
@@ -76,6 +85,7 @@ class MemoryStore implements Store {
     const row: Row = { version: write.version, meta: write.meta, journal: [], keyframes: new Map(), effects: new Map(), inbox: new Map(), keys: new Map() };
     this.apply(row, write);
     this.rows.set(write.id, row);
+    if (write.meta.parent) this.link(write.meta.parent.id, write.id, write.meta.parent.seq);
     return true;
   }
 
@@ -147,14 +157,16 @@ class MemoryStore implements Store {
   }
 
   async delete(ids: readonly string[]): Promise<void> {
-    for (const id of ids) this.rows.delete(id);
+    for (const id of ids) {
+      const parent = this.rows.get(id)?.meta.parent;
+      if (parent) this.forks.get(parent.id)?.delete(id);
+      this.forks.delete(id);
+      this.rows.delete(id);
+    }
   }
 
   async listForks(id: string): Promise<{ id: string; seq: number }[]> {
-    return [...this.rows.values()]
-      .filter((r) => r.meta.parent?.id === id)
-      .map((r) => ({ id: r.meta.id, seq: (r.meta.parent as { seq: number }).seq }))
-      .sort((a, b) => cmp(a.id, b.id));
+    return [...(this.forks.get(id) ?? [])].map(([fork, seq]) => ({ id: fork, seq })).sort((a, b) => cmp(a.id, b.id));
   }
 
   async copyHistory(id: string, segments: readonly HistorySegment[]): Promise<void> {
@@ -163,7 +175,7 @@ class MemoryStore implements Store {
     for (const { id: from, from: lo, to: hi } of segments) {
       const source = this.rows.get(from);
       if (!source) continue;
-      for (const entry of source.journal) if (entry && entry.seq >= lo && entry.seq <= hi) row.journal[entry.seq] = clone(entry);
+      for (const entry of source.journal) if (entry && entry.seq >= lo && entry.seq <= hi) row.journal[entry.seq] = clone(inheritedEntry(entry, from, hi));
       for (const [seq, snapshot] of source.keyframes) if (seq >= lo && seq <= hi) row.keyframes.set(seq, clone(snapshot));
     }
   }
@@ -194,6 +206,7 @@ class MemoryStore implements Store {
       row.keys.delete(key);
     }
     this.rows.set(branch.id, moved);
+    this.link(write.id, branch.id, cut - 1);
     this.apply(row, write);
   }
 

@@ -26,19 +26,22 @@ export async function readHistory(store: Store, chain: Chain, range: HistoryOpti
     if (lo > hi) continue;
     const entries = await store.readJournal(segment.id, { from: lo, to: hi, ...(range.reverse ? { reverse: true } : {}), ...(left !== Infinity ? { limit: left } : {}) });
     left -= entries.length;
-    for (const entry of entries) out.push(historyEntry(entry, segment.id === head ? undefined : segment.id, segment.id !== head && entry.seq === segment.to));
+    for (const entry of entries) {
+      const inherited = segment.id === head ? entry.inherited : { from: segment.id, ...(entry.seq === segment.to ? { forkPoint: true as const } : {}) };
+      out.push(historyEntry(entry, entry.inherited ?? inherited));
+    }
   }
   return out;
 }
 
-function historyEntry(e: JournalEntry, from: string | undefined, forkPoint: boolean): HistoryEntry {
+function historyEntry(e: JournalEntry, inherited: JournalEntry['inherited']): HistoryEntry {
   return {
     seq: e.seq,
     at: new Date(e.at),
     event: e.event,
     value: e.value,
     status: e.status,
-    ...(from !== undefined ? { from } : {}),
-    ...(forkPoint ? { forkPoint: true as const } : {}),
+    ...(inherited ? { from: inherited.from } : {}),
+    ...(inherited?.forkPoint ? { forkPoint: true as const } : {}),
   };
 }

@@ -14,11 +14,16 @@ export async function lineageOf(store: Store, meta: ExecutionMeta): Promise<Line
   const ancestors: Lineage['ancestors'] = [];
   const seen = new Set([meta.id]);
   let parent = meta.parent;
+  let child = meta.id;
   while (parent && !seen.has(parent.id)) {
     seen.add(parent.id);
     const up = await store.getMeta(parent.id);
-    ancestors.unshift(up ? { id: up.id, seq: parent.seq, machine: up.machineId, status: up.status } : { id: parent.id, seq: parent.seq, deleted: true });
-    parent = up?.parent;
+    // The parent still links to this child, or the id was deleted (and maybe used again since).
+    const linked = up && (await store.listForks(up.id)).some((f) => f.id === child);
+    ancestors.unshift(up && linked ? { id: up.id, seq: parent.seq, machine: up.machineId, status: up.status } : { id: parent.id, seq: parent.seq, deleted: true });
+    if (!up || !linked) break;
+    child = up.id;
+    parent = up.parent;
   }
   return { id: meta.id, ancestors, tree: await treeOf(store, meta, seen) };
 }

@@ -64,6 +64,6 @@ export function stateAtOf(id: string, point: Point & { holder: string }): StateA
     snapshot,
     timers: point.timers.map((t) => ({ id: t.id, event: t.event, dueAt: new Date(t.dueAt) })).sort((a, b) => a.dueAt.getTime() - b.dueAt.getTime()),
     effects: Object.entries(point.effects).map(([child, e]) => ({ child, key: e.key, seq: e.seq })),
-    ...(point.holder !== id ? { from: point.holder } : {}),
+    ...(entry.inherited ? { from: entry.inherited.from } : point.holder !== id ? { from: point.holder } : {}),
   };
 }
