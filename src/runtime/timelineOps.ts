@@ -39,12 +39,37 @@ export async function prepareFork(store: Store, entry: MachineEntry, chain: Chai
     if (err instanceof NonJsonStateError) throw new InvalidUpdateError(id, `${err.path} is ${err.what}`, { cause: err });
     throw err;
   }
+  if (typeof snapshot.value !== 'string' && (typeof snapshot.value !== 'object' || snapshot.value === null || Array.isArray(snapshot.value))) {
+    throw new InvalidUpdateError(id, `the state value must be a state name or an object of them, got ${JSON.stringify(snapshot.value)}`);
+  }
+  let nodes: StateNodeLike[];
   try {
-    entry.machine.resolveState({ value: snapshot.value as never, context: snapshot.context as never });
+    nodes = (entry.machine.resolveState({ value: snapshot.value as never, context: snapshot.context as never }) as unknown as { _nodes: StateNodeLike[] })._nodes;
   } catch (err) {
     throw new InvalidUpdateError(id, `${JSON.stringify(snapshot.value)} is not a state of machine "${entry.id}": ${(err as Error).message}`, { cause: err });
   }
-  const timers = point.timers.map((t) => ({ ...t, dueAt: now + Math.max(0, t.dueAt - point.entry.at) }));
+  const final = nodes.some((n) => n.type === 'final' && n.parent === entry.machine.root);
+  if (final !== (snapshot.status === 'done')) {
+    throw new InvalidUpdateError(
+      id,
+      final ? `${JSON.stringify(snapshot.value)} is a final state: the fork would have nothing to run (fork at the final seq to copy a finished execution)` : `a snapshot with status "done" must be in a final state`,
+    );
+  }
+  // XState restores a snapshot without entering its states. When the update moved the
+  // execution, the delays of the states it left go, and those of the states it entered are
+  // armed as entering them would (other entry actions do not run: see the README).
+  const before = new Set(pointNodes(entry, point.snapshot).map((n) => n.id));
+  const active = new Set(nodes.map((n) => n.id));
+  const timers = point.timers
+    .filter((t) => !t.xid.startsWith('xstate.after.') || t.source.length > 0 || active.has(afterStateOf(t.xid)))
+    .map((t) => ({ ...t, dueAt: now + Math.max(0, t.dueAt - point.entry.at) }));
+  for (const node of nodes) {
+    if (before.has(node.id)) continue;
+    for (const { eventType, delay } of uniqueDelays(node)) {
+      const ms = resolveDelay(id, entry, delay, snapshot.context);
+      timers.push({ id: `#${eventType}`, xid: eventType, event: { type: eventType }, dueAt: now + ms, source: [], target: [] });
+    }
+  }
   const reuse = new Map<string, EffectRecord>();
   if (options.effects === 'reuse') {
     const holders = [...new Set([point.holder, ...chain.segments.map((s) => s.id).reverse()])];
@@ -60,6 +85,46 @@ export async function prepareFork(store: Store, entry: MachineEntry, chain: Chai
     throw new InvalidArgumentError(`fork's effects option is 'rerun' or 'reuse', got ${JSON.stringify(options.effects)}`);
   }
   return { base: point.snapshot, snapshot: snapshot as unknown as Json, timers, reuse };
+}
+
+/** What prepareFork reads of XState's state nodes (internal to XState 5, pinned by the fork tests). */
+interface StateNodeLike {
+  id: string;
+  type: string;
+  parent?: unknown;
+  after: { eventType: string; delay: number | string }[];
+}
+
+function pointNodes(entry: MachineEntry, snapshot: Json): StateNodeLike[] {
+  const s = snapshot as { value: never; context: never };
+  return (entry.machine.resolveState({ value: s.value, context: s.context }) as unknown as { _nodes: StateNodeLike[] })._nodes;
+}
+
+/** The state node id in an `after` event type: `xstate.after.<delay>.<state node id>`. */
+function afterStateOf(eventType: string): string {
+  const rest = eventType.slice('xstate.after.'.length);
+  return rest.slice(rest.indexOf('.') + 1);
+}
+
+function uniqueDelays(node: StateNodeLike): { eventType: string; delay: number | string }[] {
+  const seen = new Map<string, number | string>();
+  for (const t of node.after) if (!seen.has(t.eventType)) seen.set(t.eventType, t.delay);
+  return [...seen].map(([eventType, delay]) => ({ eventType, delay }));
+}
+
+/** A delay as XState resolves it: a number of ms, or the name of one in `setup({ delays })` (a number or a function of the context). */
+function resolveDelay(id: string, entry: MachineEntry, delay: number | string, context: Json): number {
+  let ms: unknown = delay;
+  if (typeof delay === 'string') {
+    const named = (entry.machine.implementations.delays as Record<string, unknown>)[delay];
+    try {
+      ms = typeof named === 'function' ? (named as (args: unknown) => unknown)({ context, event: { type: 'durastate.fork' } }) : named;
+    } catch (err) {
+      throw new InvalidUpdateError(id, `the delay "${delay}" of a state it enters threw: ${(err as Error).message}`, { cause: err });
+    }
+  }
+  if (typeof ms !== 'number' || !Number.isFinite(ms)) throw new InvalidUpdateError(id, `the delay ${JSON.stringify(delay)} of a state it enters is not a number of ms`);
+  return ms;
 }
 
 function applyUpdate(id: string, snapshot: ForkSnapshot, update: NonNullable<ForkOptions['update']>): ForkSnapshot {
