@@ -1,3 +1,5 @@
 /** The bundled example workflows. */
 export { onboardingMachine } from './onboarding.js';
 export { humanApprovalMachine, simulatedNotifier, REMINDER_MS, DEADLINE_MS, MAX_REMINDERS } from './humanApproval.js';
+export { researchAgentMachine, simulatedResearchServices, APPROVAL_DEADLINE_MS, ESCALATION_DEADLINE_MS } from './researchAgent.js';
+export type { ResearchInput, ResearchOutput } from './researchAgent.js';

@@ -110,8 +110,12 @@ export class HostedExecution implements EffectHost {
     readonly id: string,
   ) {}
 
-  /** Starts a new execution; resolves once transition 0 is durable. */
-  async create(input: unknown, parent?: { id: string; seq: number }): Promise<void> {
+  /**
+   * Starts a new execution; resolves once transition 0 is durable. A `dormant` one is only
+   * written, with no owner, for any runtime that recovers it to run: its effects never start here.
+   */
+  async create(input: unknown, dormant = false): Promise<void> {
+    this.dormant = dormant;
     const now = this.ctx.clock.now();
     this.meta = {
       id: this.id,
@@ -123,8 +127,7 @@ export class HostedExecution implements EffectHost {
       value: null,
       createdAt: now,
       updatedAt: now,
-      owner: this.ctx.ownerId,
-      ...(parent ? { parent } : {}),
+      ...(dormant ? {} : { owner: this.ctx.ownerId }),
     };
     // The input is journalled with transition 0 (XState's init event carries it), not kept in
     // the meta that every transition rewrites.
@@ -165,7 +168,7 @@ export class HostedExecution implements EffectHost {
     reuse: ReadonlyMap<string, EffectRecord>,
     dormant = false,
   ): Promise<void> {
-    // Dormant: created only, to run when recovered; its effects must not start here.
+    // Dormant: created only, with no owner, to run when recovered; its effects must not start here.
     this.dormant = dormant;
     const now = this.ctx.clock.now();
     this.meta = {
@@ -178,7 +181,7 @@ export class HostedExecution implements EffectHost {
       value: null,
       createdAt: now,
       updatedAt: now,
-      owner: this.ctx.ownerId,
+      ...(dormant ? {} : { owner: this.ctx.ownerId }),
       parent,
     };
     this.prev = base; // the fork's first patch is from its parent's snapshot

@@ -371,9 +371,18 @@ export class Runtime {
     const id = options.id ?? randomUUID();
     validateId(id);
     const host = new HostedExecution(this.ctx, entry, id);
-    await this.launch(host, () => host.create(options.input));
+    await this.launch(host, () => host.create(options.input, options.detach ?? false));
+    if (options.detach) this.unhost(host);
     this.events.next({ type: 'started', id, machine: entry.id, at: this.ctx.clock.now() });
     return { id };
+  }
+
+  /** Stops hosting a dormant execution that was only written (nothing more is written). */
+  private unhost(host: HostedExecution): void {
+    if (this.hosts.get(host.id) !== host) return;
+    host.stop();
+    this.hosts.delete(host.id);
+    this.hostedChanged(host.id, null);
   }
 
   /** Hosts a new execution once `begin` has committed its first transition. */
@@ -663,10 +672,7 @@ export class Runtime {
     const host = new HostedExecution(this.ctx, entry, forkId);
     const start = options.start ?? true;
     await this.launch(host, () => host.fork(plan.base, plan.snapshot, parent, plan.timers, plan.reuse, !start));
-    if (!start && this.hosts.get(forkId) === host) {
-      host.stop();
-      this.hosts.delete(forkId);
-    }
+    if (!start) this.unhost(host);
     this.events.next({ type: 'forked', id: forkId, machine: entry.id, parent, at: this.ctx.clock.now() });
     return { id: forkId, parent };
   }
@@ -748,9 +754,14 @@ export class Runtime {
   /**
    * Resolves with the output once the execution completes; rejects with
    * {@link ExecutionFailedError} or {@link ExecutionCancelledError}. Works for executions run by
-   * another process too (by watching the store).
+   * another process too (by watching the store). `T` types the output (not checked).
+   *
+   * @example
+   * ```ts
+   * const { outcome } = await rt.wait<ResearchOutput>(id);
+   * ```
    */
-  async wait(id: string): Promise<Json | undefined> {
+  async wait<T = Json | undefined>(id: string): Promise<T> {
     for (;;) {
       this.assertOpen();
       const host = this.hosts.get(id);
@@ -761,7 +772,7 @@ export class Runtime {
       }
       const meta = await this.store.getMeta(id);
       if (!meta) throw new ExecutionNotFoundError(id);
-      if (meta.status === 'completed') return meta.output;
+      if (meta.status === 'completed') return meta.output as T;
       if (meta.status === 'failed') throw new ExecutionFailedError(id, meta.error ?? { name: 'Error', message: 'unknown' });
       if (meta.status === 'cancelled') throw new ExecutionCancelledError(id, meta.error?.message);
       if (!this.hosts.has(id)) await sleep(this.pollMs, undefined, { ref: false });

@@ -41,6 +41,12 @@ export interface StartOptions {
   input?: unknown;
   /** The execution id (default: a random UUID). Starting an id that exists is refused. */
   id?: string;
+  /**
+   * Only write the execution (its transition 0), with no owner, and do not run it here: a worker
+   * (any runtime that recovers it, e.g. `durastate worker`) runs it, or the first event sent to
+   * it. Its effects never start in this process.
+   */
+  detach?: boolean;
 }
 
 export interface ExecutionHandle {

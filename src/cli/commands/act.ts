@@ -46,7 +46,7 @@ export function actCommands(program: Command): void {
       const opts = globals(cmd);
       const input = o.input === undefined ? undefined : parseJson(o.input, '--input');
       const info = await withRuntime(opts, async (rt) => {
-        const { id } = await rt.start(machine, { ...(input !== undefined ? { input } : {}), id: o.id ?? randomUUID() });
+        const { id } = await rt.start(machine, { ...(input !== undefined ? { input } : {}), id: o.id ?? randomUUID(), ...(o.detach ? { detach: true } : {}) });
         if (o.detach) return (await rt.get(id)) as ExecutionInfo;
         return runHere(rt, id, opts);
       });
