@@ -72,6 +72,8 @@ export class HostedExecution implements EffectHost {
   private version = 2 + Math.floor(Math.random() * 2 ** 48);
   /** The next record writes even if nothing changed (a retry's transition out of `failed`). */
   private forced = false;
+  /** The next transition writes a keyframe whatever the policy says (see `resume`). */
+  private keyframeNext = false;
   /** Set until the execution's first transition (`create`, `fork`) is issued: it creates the row. */
   private unwritten = false;
   /** Set for a fork created without being run here: the effects it starts never get their tickets. */
@@ -278,6 +280,9 @@ export class HostedExecution implements EffectHost {
   /** Writes a transition caused by `cause` from the restored state (a retry leaving `failed`). */
   resume(cause: { type: string }): Promise<void> {
     this.forced = true;
+    // The snapshot resumed from may be older than the journal's last (a retry skips XState's
+    // error snapshot): later patches must not rest on the entry in between.
+    this.keyframeNext = true;
     this.record(cause, this.actor.getSnapshot() as AnyMachineSnapshot, true);
     return this.commit;
   }
@@ -515,7 +520,8 @@ export class HostedExecution implements EffectHost {
     const now = this.ctx.clock.now();
     const patchBytes = patch.length ? JSON.stringify(patch).length : 0;
     const final = isFinished(status);
-    const keyframe = first || shouldKeyframe(this.keyframe, seq, patchBytes, final, this.ctx.keyframeEvery);
+    const keyframe = first || this.keyframeNext || shouldKeyframe(this.keyframe, seq, patchBytes, final, this.ctx.keyframeEvery);
+    this.keyframeNext = false;
     this.keyframe = nextKeyframeState(this.keyframe, seq, patchBytes, keyframe ? JSON.stringify(persisted).length : undefined);
     const previous = first ? undefined : { status: this.meta.status, statusSince: this.meta.statusSince };
     // Whether the execution's row changes beyond seq, value and time (which the journal carries).

@@ -229,10 +229,11 @@ export class Runtime {
   }
 
   /**
-   * The progress of an execution, after each committed transition: `{ id, seq, value, status,
+   * The progress of an execution, after its committed transitions: `{ id, seq, value, status,
    * done, total, percent, updatedAt }` (see {@link Progress}). A subscriber first gets where the
-   * execution stands now; the stream completes when it ends. For an execution another process
-   * runs, the journal is followed (every `pollMs`).
+   * execution stands now; the stream completes when it ends. Transitions that come faster than
+   * they can be read back are coalesced: the latest is always reported, seqs only increase. For
+   * an execution another process runs, the journal is followed (every `pollMs`).
    *
    * @example
    * ```ts
@@ -251,8 +252,15 @@ export class Runtime {
           return undefined;
         }
       };
+      // A read asked for while one is in flight is done after it, so the latest commit is
+      // always reported (transitions that come faster than the reads are coalesced).
+      let again = false;
       const emitFromStore = async (): Promise<void> => {
-        if (busy || stopped) return;
+        if (stopped) return;
+        if (busy) {
+          again = true;
+          return;
+        }
         busy = true;
         try {
           const meta = await this.store.getMeta(id);
@@ -274,6 +282,10 @@ export class Runtime {
           if (!(err instanceof RuntimeClosedError)) subscriber.error(err);
         } finally {
           busy = false;
+        }
+        if (again && !stopped) {
+          again = false;
+          await emitFromStore();
         }
       };
       void emitFromStore();

@@ -27,8 +27,12 @@ export async function readHistory(store: Store, chain: Chain, range: HistoryOpti
     const entries = await store.readJournal(segment.id, { from: lo, to: hi, ...(range.reverse ? { reverse: true } : {}), ...(left !== Infinity ? { limit: left } : {}) });
     left -= entries.length;
     for (const entry of entries) {
-      const inherited = segment.id === head ? entry.inherited : { from: segment.id, ...(entry.seq === segment.to ? { forkPoint: true as const } : {}) };
-      out.push(historyEntry(entry, entry.inherited ?? inherited));
+      // An entry copied from an ancestor keeps naming it; the fork point is where a copied range
+      // ended, or where a segment of another execution ends.
+      const own = segment.id === head;
+      const from = entry.inherited?.from ?? (own ? undefined : segment.id);
+      const forkPoint = entry.inherited?.forkPoint === true || (!own && entry.seq === segment.to);
+      out.push(historyEntry(entry, from === undefined ? undefined : { from, ...(forkPoint ? { forkPoint: true as const } : {}) }));
     }
   }
   return out;
