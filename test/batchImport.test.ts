@@ -5,8 +5,8 @@
  * recovery midway that does not import a recorded chunk again, and transient failures retried.
  */
 import { firstValueFrom } from 'rxjs';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createRuntime, ExecutionFailedError, lmdbStore, simulatedClock, type ExecutionInfo, type Runtime, type SimulatedClock } from '../src/index.js';
+import { describe, expect, it } from 'vitest';
+import { ExecutionFailedError, simulatedClock, type ExecutionInfo, type Runtime } from '../src/index.js';
 import {
   batchImportMachine,
   batchProgress,
@@ -18,56 +18,11 @@ import {
   type ChunkOp,
 } from '../machines/batchImport.js';
 import { committed } from './fixtures/timerSettle.js';
-import { tempDir } from './helpers.js';
+import { exampleHarness, info, until, runToEnd } from './fixtures/exampleHarness.js';
 
 const T0 = Date.UTC(2026, 0, 5, 9);
 
-const cleanups: Array<() => Promise<void> | void> = [];
-beforeEach(() => store.reset());
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-  store.reset();
-});
-
-function storePath(): string {
-  const dir = tempDir('durastate-batch-');
-  cleanups.push(dir.remove);
-  return dir.path;
-}
-
-async function open(path: string, clock: SimulatedClock): Promise<Runtime> {
-  const rt = await createRuntime({ store: lmdbStore({ path }), machines: [batchImportMachine], clock });
-  cleanups.push(() => rt.close());
-  return rt;
-}
-
-async function info(rt: Runtime, id: string): Promise<ExecutionInfo> {
-  const got = await rt.get(id);
-  if (!got) throw new Error(`no execution ${id}`);
-  return got;
-}
-
-/** Waits (real time, polling; a bail-out, not a measurement) until `done()` holds. */
-async function until(done: () => boolean | Promise<boolean>, what: string): Promise<void> {
-  const deadline = Date.now() + 5_000;
-  while (!(await done())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 1));
-  }
-}
-
-/** Runs the execution to its end; whenever a timer (a retry's backoff) is armed, moves the simulated clock 100 ms on. */
-async function runToEnd(rt: Runtime, clock: SimulatedClock, id: string): Promise<ExecutionInfo> {
-  const deadline = Date.now() + 5_000;
-  for (;;) {
-    await committed(rt);
-    const now = await info(rt, id);
-    if (now.status === 'completed' || now.status === 'failed' || now.status === 'cancelled') return now;
-    if (Date.now() > deadline) throw new Error(`${id} did not finish: ${JSON.stringify(now)}`);
-    if (clock.pending() > 0) await clock.advance(100);
-    else await new Promise((resolve) => setTimeout(resolve, 1));
-  }
-}
+const { cleanups, storePath, open } = exampleHarness({ prefix: 'durastate-batch-', machines: [batchImportMachine], reset: () => store.reset() });
 
 /** Calls per chunk and operation: `{ import: [1, 1, ...], validate: [...], index: [...] }`. */
 function callsPerChunk(chunks: number): Record<ChunkOp, number[]> {

@@ -4,11 +4,11 @@
  * (`rt.get(id).accepts`, what a UI would offer), its pending timers, the notifications the
  * simulated service delivered and when (simulated time), and the output.
  */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createRuntime, EventNotAcceptedError, lmdbStore, simulatedClock, type ExecutionInfo, type Runtime, type SimulatedClock } from '../src/index.js';
+import { describe, expect, it } from 'vitest';
+import { EventNotAcceptedError, simulatedClock, type ExecutionInfo, type Runtime, type SimulatedClock } from '../src/index.js';
 import { DEADLINE_MS, humanApprovalMachine, MAX_REMINDERS, REMINDER_MS, simulatedNotifier } from '../machines/index.js';
 import { committed } from './fixtures/timerSettle.js';
-import { tempDir } from './helpers.js';
+import { exampleHarness, info, until } from './fixtures/exampleHarness.js';
 
 const T0 = Date.UTC(2026, 0, 5, 9); // a Monday, 09:00 UTC
 const HOUR = 3600_000;
@@ -16,31 +16,12 @@ const DAY = 24 * HOUR;
 
 const input = { request: 'PO-1042: 12 laptops', requester: 'dana', approver: 'alice', manager: 'mo' };
 
-const cleanups: Array<() => Promise<void> | void> = [];
-beforeEach(() => simulatedNotifier.reset());
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-  simulatedNotifier.reset();
+const { storePath, open } = exampleHarness({
+  prefix: 'durastate-approval-',
+  machines: [humanApprovalMachine],
+  reset: () => simulatedNotifier.reset(),
+  useClock: (clock) => (simulatedNotifier.now = () => clock.now()),
 });
-
-function storePath(): string {
-  const dir = tempDir('durastate-approval-');
-  cleanups.push(dir.remove);
-  return dir.path;
-}
-
-async function open(path: string, clock: SimulatedClock): Promise<Runtime> {
-  simulatedNotifier.now = () => clock.now();
-  const rt = await createRuntime({ store: lmdbStore({ path }), machines: [humanApprovalMachine], clock });
-  cleanups.push(() => rt.close());
-  return rt;
-}
-
-async function info(rt: Runtime, id: string): Promise<ExecutionInfo> {
-  const got = await rt.get(id);
-  if (!got) throw new Error(`no execution ${id}`);
-  return got;
-}
 
 /**
  * Moves the clock to `at`, then waits (real time, polling; a bail-out, not a measurement) until
@@ -54,15 +35,6 @@ async function advanceTo(rt: Runtime, clock: SimulatedClock, id: string, at: num
     const now = await info(rt, id);
     if (now.status !== 'running') return now;
     if (Date.now() > deadline) throw new Error(`${id} still running: ${JSON.stringify(now)}`);
-    await new Promise((resolve) => setTimeout(resolve, 1));
-  }
-}
-
-/** Waits (real time, polling; a bail-out, not a measurement) until `done()` holds. */
-async function until(done: () => boolean | Promise<boolean>, what: string): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  while (!(await done())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 1));
   }
 }

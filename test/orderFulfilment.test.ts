@@ -4,66 +4,18 @@
  * keys and attempts), what they hold afterwards (stock, charges, refunds, shipments), the
  * committed history and the output.
  */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createRuntime, ExecutionFailedError, lmdbStore, simulatedClock, type ExecutionInfo, type Runtime, type SimulatedClock } from '../src/index.js';
+import { describe, expect, it } from 'vitest';
+import { ExecutionFailedError, simulatedClock, type ExecutionInfo, type Runtime } from '../src/index.js';
 import { DEFAULT_STOCK, ORDER_RETRY, orderFulfilmentMachine, simulatedOrderServices as services, type OrderInput } from '../machines/orderFulfilment.js';
 import { committed } from './fixtures/timerSettle.js';
-import { tempDir } from './helpers.js';
+import { exampleHarness, info, until, runToEnd } from './fixtures/exampleHarness.js';
 
 const T0 = Date.UTC(2026, 0, 5, 9);
 
-const cleanups: Array<() => Promise<void> | void> = [];
-beforeEach(() => services.reset());
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-  services.reset();
-});
-
-function storePath(): string {
-  const dir = tempDir('durastate-order-');
-  cleanups.push(dir.remove);
-  return dir.path;
-}
-
-async function open(path: string, clock: SimulatedClock): Promise<Runtime> {
-  const rt = await createRuntime({ store: lmdbStore({ path }), machines: [orderFulfilmentMachine], clock });
-  cleanups.push(() => rt.close());
-  return rt;
-}
+const { storePath, open } = exampleHarness({ prefix: 'durastate-order-', machines: [orderFulfilmentMachine], reset: () => services.reset() });
 
 function order(orderId: string): OrderInput {
   return { orderId, sku: 'SKU-1', qty: 2, amount: 4_000, card: 'tok_visa', address: '1 Main St' };
-}
-
-async function info(rt: Runtime, id: string): Promise<ExecutionInfo> {
-  const got = await rt.get(id);
-  if (!got) throw new Error(`no execution ${id}`);
-  return got;
-}
-
-/** Waits (real time, polling; a bail-out, not a measurement) until `done()` holds. */
-async function until(done: () => boolean | Promise<boolean>, what: string): Promise<void> {
-  const deadline = Date.now() + 5_000;
-  while (!(await done())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 1));
-  }
-}
-
-/**
- * Runs the execution to its end: whenever it waits for a timer (a retry's backoff), moves the
- * simulated clock 100 ms on.
- */
-async function runToEnd(rt: Runtime, clock: SimulatedClock, id: string): Promise<ExecutionInfo> {
-  const deadline = Date.now() + 5_000;
-  for (;;) {
-    await committed(rt);
-    const now = await info(rt, id);
-    if (now.status === 'completed' || now.status === 'failed' || now.status === 'cancelled') return now;
-    if (Date.now() > deadline) throw new Error(`${id} did not finish: ${JSON.stringify(now)}`);
-    if (clock.pending() > 0) await clock.advance(100);
-    else await new Promise((resolve) => setTimeout(resolve, 1));
-  }
 }
 
 /** The calls the services saw, as [service.op, attempt, outcome]. */

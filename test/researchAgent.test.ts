@@ -5,8 +5,8 @@
  * failing, and a runtime closed while a tool call is in flight and reopened on the same store.
  * The services are the example's deterministic simulation; their real-time latency is a few ms.
  */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createRuntime, EventNotAcceptedError, lmdbStore, simulatedClock, type ExecutionInfo, type Progress, type Runtime, type SimulatedClock } from '../src/index.js';
+import { describe, expect, it } from 'vitest';
+import { EventNotAcceptedError, simulatedClock, type ExecutionInfo, type Progress, type Runtime, type SimulatedClock } from '../src/index.js';
 import {
   APPROVAL_DEADLINE_MS,
   DEFAULT_ESCALATE_TO,
@@ -22,7 +22,7 @@ import {
   type ToolName,
 } from '../machines/researchAgent.js';
 import { committed } from './fixtures/timerSettle.js';
-import { tempDir } from './helpers.js';
+import { exampleHarness, info, until } from './fixtures/exampleHarness.js';
 
 const T0 = Date.UTC(2026, 2, 2, 9); // a Monday, 09:00 UTC
 const HOUR = 3600_000;
@@ -33,34 +33,15 @@ const TOOLS: ToolName[] = ['search', 'fetch', 'summarise'];
 const DEADLINE_EVENT = 'xstate.after.APPROVAL_DEADLINE_MS.researchAgent.awaitingApproval';
 const EXPIRY_EVENT = 'xstate.after.ESCALATION_DEADLINE_MS.researchAgent.escalated';
 
-const cleanups: Array<() => Promise<void> | void> = [];
-beforeEach(() => {
-  services.reset();
-  services.latencyMs = 2;
+const { cleanups, storePath, open } = exampleHarness({
+  prefix: 'durastate-research-',
+  machines: [researchAgentMachine],
+  reset: () => {
+    services.reset();
+    services.latencyMs = 2;
+  },
+  useClock: (clock) => (services.now = () => clock.now()),
 });
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-  services.reset();
-});
-
-function storePath(): string {
-  const dir = tempDir('durastate-research-');
-  cleanups.push(dir.remove);
-  return dir.path;
-}
-
-async function open(path: string, clock: SimulatedClock): Promise<Runtime> {
-  services.now = () => clock.now();
-  const rt = await createRuntime({ store: lmdbStore({ path }), machines: [researchAgentMachine], clock });
-  cleanups.push(() => rt.close());
-  return rt;
-}
-
-async function info(rt: Runtime, id: string): Promise<ExecutionInfo> {
-  const got = await rt.get(id);
-  if (!got) throw new Error(`no execution ${id}`);
-  return got;
-}
 
 const ctx = (i: ExecutionInfo): ResearchContext => i.context as unknown as ResearchContext;
 
@@ -84,15 +65,6 @@ async function runUntil(rt: Runtime, clock: SimulatedClock, id: string, done: (i
 
 /** Until it waits for a person (or has finished). */
 const idle = (rt: Runtime, clock: SimulatedClock, id: string): Promise<ExecutionInfo> => runUntil(rt, clock, id, (i) => i.status !== 'running', 'the execution to wait');
-
-/** Waits (real time, polling) until `done()` holds. */
-async function until(done: () => boolean | Promise<boolean>, what: string): Promise<void> {
-  const deadline = Date.now() + 8_000;
-  while (!(await done())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 1));
-  }
-}
 
 /** The output, typed (`wait` resolves with JSON). */
 const outputOf = async (rt: Runtime, id: string): Promise<ResearchOutput> => (await rt.wait(id)) as unknown as ResearchOutput;

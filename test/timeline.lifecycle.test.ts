@@ -318,6 +318,26 @@ describe.each(storeConfigs)('timeline lifecycle: $name', (config) => {
       expect(after.states).toEqual(before.states);
     });
 
+    it('a fork of a fork keeps its fork point marks when the root is materialised away, and again when its parent is', async () => {
+      await open();
+      await counting('p', 4);
+      await rt.fork('p', { seq: 3, id: 'f' });
+      await rt.fork('f', { seq: 1, id: 'g' });
+      const marks = async (): Promise<unknown[]> => (await rt.history('g')).map((e) => [e.seq, e.from ?? null, e.forkPoint ?? false]);
+      const before = await marks();
+      expect(before.slice(0, 3)).toEqual([
+        [0, 'p', false],
+        [1, 'p', true],
+        [2, null, false],
+      ]);
+      // f copies p's prefix (marked from p, its fork point at 3); g's fork point is still 1.
+      await rt.delete('p', { forks: 'materialise' });
+      expect(await marks()).toEqual(before);
+      // g copies f's copies: they keep naming p, and the end of what g copied is its fork point.
+      await rt.delete('f', { forks: 'materialise' });
+      expect(await marks()).toEqual(before);
+    });
+
     it('a fork of a fork whose middle execution is deleted with materialise keeps its full history, even once the root goes too', async () => {
       await open();
       await counting('p', 4);

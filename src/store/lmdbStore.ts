@@ -53,8 +53,11 @@ export function lmdbStore(options: LmdbStoreOptions = {}): Store {
 
 /** A journal entry as copied from execution `from`'s range ending at `last` (see Store.copyHistory). */
 export function inheritedEntry(entry: JournalEntry, from: string, last: number): JournalEntry {
-  if (entry.inherited) return entry;
-  return { ...entry, inherited: { from, ...(entry.seq === last ? { forkPoint: true as const } : {}) } };
+  // An entry copied before keeps naming the execution that made it; the end of a copied range
+  // is a fork point either way.
+  const origin = entry.inherited?.from ?? from;
+  const forkPoint = entry.inherited?.forkPoint === true || entry.seq === last;
+  return { ...entry, inherited: { from: origin, ...(forkPoint ? { forkPoint: true as const } : {}) } };
 }
 
 export class LmdbStore implements Store {
