@@ -148,7 +148,7 @@ describe.each(storeConfigs)('runtime on $name', (config) => {
     expect(await rt.get('old-waiting')).toBeUndefined();
     expect(await rt.history('new-done')).toHaveLength(2);
     await expect(rt.delete('old-waiting')).rejects.toBeInstanceOf(ExecutionNotFoundError);
-    expect(await rt.cleanup({ olderThan: new Date(clock.now() + 1) })).toEqual({ deleted: 1 });
+    expect(await rt.cleanup({ olderThan: new Date(clock.now() + 1) })).toEqual({ deleted: 1, kept: 0 });
     expect((await rt.stats()).total).toBe(0);
   });
 
