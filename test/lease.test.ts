@@ -130,7 +130,8 @@ async function stallAndTakeOver(rt: Runtime, holder: Holder, id: string, resumeF
   // Lease expired: recovery takes the execution although its owner's process still exists.
   await rt.recover();
   expect((await rt.get(id))?.owner).toBe(rt.ownerId);
-  expect((await rt.stats()).hosted).toBe(1);
+  // Claimed, not loaded: a waiting execution stays passivated until an event or a timer.
+  expect((await rt.stats()).hosted).toBe(0);
 }
 
 describe('leases: one execution, one process at a time', () => {
@@ -181,8 +182,8 @@ describe('leases: one execution, one process at a time', () => {
     expect(await holder.child.closed).toEqual({ code: 0, signal: null });
 
     const rt = await openRuntime(path);
-    expect((await rt.stats()).hosted, 'recovered at start').toBe(1);
-    expect((await rt.get(id))?.owner).toBe(rt.ownerId);
+    expect((await rt.get(id))?.owner, 'recovered at start').toBe(rt.ownerId);
+    expect((await rt.stats()).hosted, 'waiting: claimed, passivated').toBe(0);
     await rt.send(id, { type: 'STEP', n: 7 });
     expect(await stepsInHistory(rt, id)).toEqual([0, 1, 7]);
   });

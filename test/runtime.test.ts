@@ -167,8 +167,11 @@ describe.each(storeConfigs)('runtime on $name', (config) => {
 
     const second = await createRuntime({ store: config.make(path), machines: [stepsMachine, approvalMachine] });
     cleanups.push(() => second.close());
-    expect((await second.stats()).hosted).toBe(1);
+    // Recovered: claimed by the new runtime, and (waiting) passivated until it is sent to.
+    expect((await second.get('w'))?.owner).toBe(second.ownerId);
+    expect((await second.stats()).hosted).toBe(0);
     await second.send('w', { type: 'STEP', n: 2 });
+    expect((await second.stats()).hosted).toBe(1);
     await second.send('w', { type: 'STEP', n: 3 });
     expect(await second.wait('w')).toMatchObject({ done: 3 });
     expect((await second.history('w')).map((h) => h.seq)).toEqual([0, 1, 2, 3]);

@@ -197,7 +197,8 @@ describe('the supervisor in the runtime', () => {
     await first.start('steps', { id: 'b', input: { total: 2 } });
     await first.send('b', { type: 'STEP', n: 1 });
     await first.close();
-    const second = await createRuntime({ store: lmdbStore({ path: dir.path }), machines: [stepsMachine] });
+    // Without passivation, recovery loads the waiting executions too.
+    const second = await createRuntime({ store: lmdbStore({ path: dir.path }), machines: [stepsMachine], passivateAfterMs: Infinity });
     cleanups.push(() => second.close());
     await new Promise((r) => setTimeout(r, 5));
     const live = second.registry.getSnapshot().context;

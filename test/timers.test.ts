@@ -55,10 +55,10 @@ class Worker {
     this.child = new Child(WORKER, [path, String(clockStart)]);
   }
 
-  /** `{ now, hosted }` once the runtime is open and recovery is done. */
-  async ready(): Promise<{ now: number; hosted: number }> {
+  /** `{ now, owned }` once the runtime is open and recovery is done (`owned`: the executions it took over). */
+  async ready(): Promise<{ now: number; owned: number }> {
     const readyLine = await this.child.waitForLine((l) => l.startsWith('READY '), 'READY');
-    return JSON.parse(readyLine.slice('READY '.length)) as { now: number; hosted: number };
+    return JSON.parse(readyLine.slice('READY '.length)) as { now: number; owned: number };
   }
 
   async command(text: string): Promise<WorkerState> {
@@ -94,7 +94,7 @@ describe('after: 5000 across a SIGKILL (real child processes, simulated clock)',
   it('killed at 2 s, a new process started at 3 s fires the transition at 5 s, not earlier', async () => {
     const path = storePath();
     const first = new Worker(path, s(0));
-    expect(await first.ready()).toEqual({ now: s(0), hosted: 0 });
+    expect(await first.ready()).toEqual({ now: s(0), owned: 0 });
     const started = await first.start('timeout', 't');
     expect(started).toMatchObject({ now: s(0), value: 'waiting', status: 'waiting', seq: 0 });
     // Persisted with its absolute due time in the transaction of transition 0.
@@ -106,7 +106,7 @@ describe('after: 5000 across a SIGKILL (real child processes, simulated clock)',
     await first.kill();
 
     const second = new Worker(path, s(3));
-    expect(await second.ready()).toEqual({ now: s(3), hosted: 1 });
+    expect(await second.ready()).toEqual({ now: s(3), owned: 1 });
     // The due time is absolute: still 5 s, not 3 s + 5 s (re-armed with the 2 s it has left).
     const at3 = await second.command('STATE t');
     expect(at3).toMatchObject({ now: s(3), value: 'waiting', status: 'waiting', seq: 0 });
@@ -135,7 +135,7 @@ describe('after: 5000 across a SIGKILL (real child processes, simulated clock)',
     await first.kill();
 
     const late = new Worker(path, s(7));
-    expect(await late.ready()).toEqual({ now: s(7), hosted: 1 });
+    expect(await late.ready()).toEqual({ now: s(7), owned: 1 });
     // Recovery re-armed it as due now: settling the clock (no time passes) fires it.
     const fired = await late.advance(0, 't');
     expect(fired).toMatchObject({ now: s(7), value: 'timedOut', status: 'completed', seq: 1, timers: [], indexed: [] });
@@ -157,7 +157,7 @@ describe('after: 5000 across a SIGKILL (real child processes, simulated clock)',
     await first.kill();
 
     const second = new Worker(path, s(3));
-    expect((await second.ready()).hosted).toBe(1);
+    expect((await second.ready()).owned).toBe(1);
     const before = await second.advance(1999, 'p');
     expect(before).toMatchObject({ now: s(5) - 1, value: 'running', seq: 0, children: { child: { value: 'idle', context: { pings: 0 } } } });
     // At 5 s the restored root sends PING to the restored child; the child arms its own
@@ -172,7 +172,7 @@ describe('after: 5000 across a SIGKILL (real child processes, simulated clock)',
 
     // A third process, at 5.5 s: the child's timer fires at 6 s and its PONG ends the parent.
     const third = new Worker(path, s(5.5));
-    expect((await third.ready()).hosted).toBe(1);
+    expect((await third.ready()).owned).toBe(1);
     expect(await third.advance(499, 'p')).toMatchObject({ value: 'running', seq: 1, children: { child: { value: 'pinged' } } });
     const ponged = await third.advance(1, 'p');
     expect(ponged).toMatchObject({ now: s(6), value: 'ponged', status: 'completed', timers: [], indexed: [] });
@@ -193,7 +193,7 @@ describe('after: 5000 across a SIGKILL (real child processes, simulated clock)',
     await first.kill();
 
     const later = new Worker(path, s(7));
-    expect((await later.ready()).hosted).toBe(1);
+    expect((await later.ready()).owned).toBe(1);
     const after = await later.advance(0, 't');
     expect(after).toMatchObject({ value: 'idle', seq: 1, timers: [] });
     expect((await later.advance(60_000, 't')).seq).toBe(1);

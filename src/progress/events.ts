@@ -22,6 +22,8 @@ export type RuntimeEvent =
   | { type: 'failed'; id: string; error: ErrorRecord; at: number }
   | { type: 'cancelled'; id: string; at: number }
   | { type: 'forked'; id: string; machine: string; parent: { id: string; seq: number }; at: number }
-  | { type: 'rewound'; id: string; seq: number; branch: string; at: number };
+  | { type: 'rewound'; id: string; seq: number; branch: string; at: number }
+  | { type: 'passivated'; id: string; at: number }
+  | { type: 'woken'; id: string; at: number };
 
 export type RuntimeEventType = RuntimeEvent['type'];

@@ -105,6 +105,10 @@ export class HostedExecution implements EffectHost {
   /** Resolves once the execution is finished and that is committed. */
   readonly settled: Promise<Settled> = new Promise((resolve) => (this.settledResolve = resolve));
   finished = false;
+  /** Real time of the last transition or delivery: passivation unloads executions idle long enough. */
+  lastActive = Date.now();
+  /** Writes issued and not yet settled. */
+  private inFlightWrites = 0;
 
   constructor(
     private readonly ctx: HostContext,
@@ -393,6 +397,22 @@ export class HostedExecution implements EffectHost {
     return this.version;
   }
 
+  /**
+   * Whether the execution can leave memory now without anything lost: waiting (only an event or
+   * a timer can move it), no effect in flight, nothing being written, not crashed.
+   */
+  passivatable(): boolean {
+    return (
+      !this.finished &&
+      !this.crashed &&
+      !this.held &&
+      this.inFlightWrites === 0 &&
+      this.invoked.size === 0 &&
+      this.meta.status === 'waiting' &&
+      Object.keys(this.meta.effects ?? {}).length === 0
+    );
+  }
+
   /** Timers pending now, as last committed. */
   pendingTimers(): TimerRecord[] {
     return [...this.timers.values()];
@@ -585,6 +605,10 @@ export class HostedExecution implements EffectHost {
     this.timerSources = sources;
     const emit = (): void => {
       this.commit = this.issue(write, first);
+      this.lastActive = Date.now();
+      this.inFlightWrites++;
+      const settled = (): void => void this.inFlightWrites--;
+      this.commit.then(settled, settled);
       this.ctx.clock.track?.(this.commit);
       if (this.ctx.onCommitted) {
         const committed = this.ctx.onCommitted;

@@ -43,10 +43,12 @@ import {
   type Page,
   type RewindWrite,
   type Store,
+  type ClaimResult,
 } from '../store/Store.js';
 import { acceptedEvents, acceptedEventsAt } from './acceptedEvents.js';
 import { AwaitingRestart, HostedExecution, type HostContext } from './HostedExecution.js';
 import { Ownership } from './ownership.js';
+import { Waker } from './waker.js';
 import { MachineRegistry } from './registry.js';
 import { asapScheduler, Observable, observeOn, share, Subject, type Subscription } from 'rxjs';
 import { DEFAULT_SUPERVISOR_POLICY, supervise, type ActorLifecycle, type SupervisorDecision } from '../supervisor/index.js';
@@ -119,6 +121,11 @@ export class Runtime {
   private readonly pollMs: number;
   private readonly inboxPollMs: number;
   private readonly inboxTimer: NodeJS.Timeout;
+  /** How long a waiting execution stays in memory unused before it is passivated (Infinity: never). */
+  private readonly passivateAfterMs: number;
+  private readonly passivationTimer?: NodeJS.Timeout;
+  /** Wakes executions not in memory when their timers fall due. */
+  private readonly waker: Waker;
   private inboxPolling?: Promise<void>;
   private inboxCounter = 0;
   private lastSweep = Date.now();
@@ -192,6 +199,12 @@ export class Runtime {
       .subscribe((decision) => this.decide(decision));
     this.inboxTimer = setInterval(() => void this.pollInbox(), this.inboxPollMs);
     this.inboxTimer.unref();
+    this.passivateAfterMs = options.passivateAfterMs ?? 60_000;
+    if (this.passivateAfterMs !== Infinity) {
+      this.passivationTimer = setInterval(() => this.passivateIdle(), Math.max(10, Math.min(this.passivateAfterMs, 1_000)));
+      this.passivationTimer.unref();
+    }
+    this.waker = new Waker(store, this.ctx.clock, (id) => this.hosts.has(id) || this.loading.has(id), (id) => this.wakeOne(id));
   }
 
   /** What a committed transition tells the observers: events, the live registry. */
@@ -884,36 +897,124 @@ export class Runtime {
   }
 
   /**
-   * Restores every interrupted execution (running or waiting, owner gone) that this runtime can
-   * run. Called by `createRuntime` unless `recover: false`; call again to take over executions
+   * Takes over the interrupted executions (owner gone) that this runtime can run, in batches
+   * claimed in one transaction each: the `running` ones are restored and continue; the
+   * `waiting` ones are claimed and stay in the store, passivated, until an event or a due timer
+   * loads them (they are loaded too when passivation is off). Called by `createRuntime` unless `recover: false`; call again to take over executions
    * whose owner's lease has since expired. Resolves with how many were restored.
+   *
+   * @example
+   * ```ts
+   * setInterval(() => void rt.recover(), 10_000); // a host that also picks up after dead peers
+   * ```
    */
   async recover(): Promise<number> {
     let restored = 0;
     for (const status of ACTIVE_STATUSES) {
+      // Waiting executions are only claimed when passivation is on: they stay in the store until
+      // an event or a due timer loads them.
+      const load = status === 'running' || this.passivateAfterMs === Infinity;
       let cursor: string | undefined;
       do {
         this.assertOpen();
         const page = await this.store.list({ status, limit: RECOVERY_BATCH, ...(cursor ? { cursor } : {}) });
         cursor = page.cursor;
-        for (const meta of page.items) {
-          if (this.hosts.has(meta.id) || this.machines.blocked(meta)) continue;
-          if (meta.owner !== this.ownerId && (await this.ownership.liveOwner(meta.owner))) continue;
-          try {
-            const host = await this.acquire(meta.id);
-            restored++;
-            this.events.next({ type: 'recovered', id: meta.id, machine: meta.machineId, seq: host.meta.seq, at: this.ctx.clock.now() });
-          } catch (err) {
-            // Taken by another process in the meantime, finished, deleted, or unreadable: one
-            // execution that cannot be restored must not keep the others from running.
-            if (err instanceof RuntimeClosedError) throw err;
-          }
-        }
+        const candidates = page.items.filter((m) => !this.hosts.has(m.id) && !this.loading.has(m.id) && !this.machines.blocked(m));
+        restored += load ? await this.restoreBatch(candidates) : await this.claimPassivated(candidates);
         // Let other work run between batches.
         await new Promise((resolve) => setImmediate(resolve));
       } while (cursor);
     }
+    await this.waker.check();
     return restored;
+  }
+
+  /**
+   * Claims a batch in one transaction and restores what it got; a concurrent send to one of
+   * them waits for its restore (through `loading`). Executions another live process owns, or
+   * that cannot be restored, are left: one must not keep the others from running.
+   */
+  private async restoreBatch(metas: readonly ExecutionMeta[]): Promise<number> {
+    if (metas.length === 0) return 0;
+    const pending = metas.map((meta) => {
+      let settle!: { resolve(host: HostedExecution): void; reject(err: unknown): void };
+      const promise = new Promise<HostedExecution>((resolve, reject) => (settle = { resolve, reject }));
+      promise.catch(() => {});
+      this.loading.set(meta.id, promise);
+      void promise.finally(() => this.loading.get(meta.id) === promise && this.loading.delete(meta.id)).catch(() => {});
+      return { meta, settle };
+    });
+    let claims: ClaimResult[];
+    try {
+      claims = await this.ownership.claimMany(metas);
+    } catch (err) {
+      for (const p of pending) p.settle.reject(err);
+      throw err;
+    }
+    let restored = 0;
+    await Promise.all(
+      pending.map(async ({ meta, settle }, i) => {
+        try {
+          const host = await this.restoreClaimed(meta.id, claims[i] as ClaimResult);
+          settle.resolve(host);
+          restored++;
+          this.events.next({ type: 'recovered', id: meta.id, machine: meta.machineId, seq: host.meta.seq, at: this.ctx.clock.now() });
+        } catch (err) {
+          settle.reject(err);
+        }
+      }),
+    );
+    this.assertOpen();
+    return restored;
+  }
+
+  /** Claims waiting executions without loading them (recovery with passivation): they are this runtime's to wake. */
+  private async claimPassivated(metas: readonly ExecutionMeta[]): Promise<number> {
+    if (metas.length === 0) return 0;
+    const claims = await this.ownership.claimMany(metas);
+    let claimed = 0;
+    claims.forEach((claim, i) => {
+      if (!claim.ok) return;
+      claimed++;
+      const meta = metas[i] as ExecutionMeta;
+      this.events.next({ type: 'recovered', id: meta.id, machine: meta.machineId, seq: claim.meta.seq, at: this.ctx.clock.now() });
+    });
+    return claimed;
+  }
+
+  /**
+   * Unloads the executions that have waited unused for `passivateAfterMs` (nothing is written:
+   * they stay in the store, owned by this runtime); an event or a due timer loads them again.
+   * Runs on its own every second or so; resolves with how many it unloaded.
+   */
+  passivateIdle(now = Date.now()): number {
+    if (this.closed) return 0;
+    let unloaded = 0;
+    let earliest = Infinity;
+    for (const [id, host] of this.hosts) {
+      if (now - host.lastActive < this.passivateAfterMs || !host.passivatable() || this.consuming.has(id)) continue;
+      for (const t of host.pendingTimers()) earliest = Math.min(earliest, t.dueAt);
+      host.stop();
+      this.hosts.delete(id);
+      this.hostedChanged(id, null);
+      this.lifecycles.next({ type: 'stopped', id, at: this.ctx.clock.now() });
+      this.events.next({ type: 'passivated', id, at: this.ctx.clock.now() });
+      unloaded++;
+    }
+    if (earliest !== Infinity) this.waker.sleeping(earliest);
+    return unloaded;
+  }
+
+  /** Loads an execution not in memory whose timer fell due; false when it is not this runtime's to run. */
+  private async wakeOne(id: string): Promise<boolean> {
+    if (this.closed) return false;
+    if (this.hosts.has(id)) return true;
+    const meta = await this.store.getMeta(id);
+    if (!meta || isFinished(meta.status) || this.machines.blocked(meta)) return false;
+    if (meta.owner && meta.owner !== this.ownerId && (await this.ownership.liveOwner(meta.owner))) return false;
+    await this.acquire(id);
+    this.events.next({ type: 'woken', id, at: this.ctx.clock.now() });
+    return true;
   }
 
   /** Stops hosting (executions stay running/waiting in the store for the next runtime), closes the store. */
@@ -922,6 +1023,8 @@ export class Runtime {
     this.closed = true;
     this.markClosed();
     clearInterval(this.inboxTimer);
+    clearInterval(this.passivationTimer);
+    this.waker.stop();
     await this.inboxPolling;
     await Promise.allSettled([...this.loading.values()]);
     const hosts = [...this.hosts.values()];
@@ -978,7 +1081,11 @@ export class Runtime {
     if (isFinished(meta.status)) throw new ExecutionFinishedError(id, meta.status);
     const blocked = this.machines.blocked(meta);
     if (blocked) throw new ExecutionBlockedError(id, blocked.message);
-    const claim = await this.ownership.claim(id, meta.owner);
+    return this.restoreClaimed(id, await this.ownership.claim(id, meta.owner));
+  }
+
+  /** Restores an execution this runtime has just claimed, and hosts it unless it finished at once. */
+  private async restoreClaimed(id: string, claim: ClaimResult): Promise<HostedExecution> {
     if (!claim.ok) {
       if (claim.reason === 'missing') throw new ExecutionNotFoundError(id);
       if (claim.reason === 'finished') throw new ExecutionFinishedError(id, claim.meta.status);
@@ -987,7 +1094,7 @@ export class Runtime {
     const rebuilt = await rebuildWithKeyframe(this.store, id, claim.meta.seq);
     if (rebuilt === undefined) throw new ExecutionNotFoundError(id);
     this.assertOpen();
-    const host = new HostedExecution(this.ctx, this.machines.get(meta.machineId), id);
+    const host = new HostedExecution(this.ctx, this.machines.get(claim.meta.machineId), id);
     host.restore(claim.meta, rebuilt.snapshot, claim.version, rebuilt.keyframe);
     // Events other processes sent before this one took over come first, in their order: until
     // they are applied, sends to this id wait on `loading` instead of finding the host.

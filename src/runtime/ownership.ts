@@ -55,6 +55,17 @@ export class Ownership {
     return this.store.claim(executionId, this.id, Date.now(), options);
   }
 
+  /** Claims a batch of executions (recovery) in one transaction; dead local owners are cleared first. */
+  async claimMany(metas: readonly { id: string; owner?: string }[]): Promise<ClaimResult[]> {
+    const owners = new Set(metas.map((m) => m.owner).filter((o): o is string => o !== undefined && o !== this.id));
+    for (const owner of owners) await this.liveOwner(owner);
+    return this.store.claimMany(
+      metas.map((m) => m.id),
+      this.id,
+      Date.now(),
+    );
+  }
+
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     await this.renewing;

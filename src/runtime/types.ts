@@ -31,6 +31,13 @@ export interface RuntimeOptions {
   inboxPollMs?: number;
   /** How long this process's ownership lease lasts without renewal, in ms (default 30,000). */
   leaseMs?: number;
+  /**
+   * A waiting execution (no effect in flight: only an event or a timer can move it) unused for
+   * this long, in ms, leaves memory; an event sent to it or a due timer (found in the store's
+   * timers table) loads it again, and recovery leaves waiting executions in the store until
+   * then. Default 60,000; `Infinity` keeps every execution in memory.
+   */
+  passivateAfterMs?: number;
   /** A keyframe at least every this many transitions (default 128). */
   keyframeEvery?: number;
   /** How often `wait` polls the store for executions hosted by another process (default 100 ms). */

@@ -307,6 +307,8 @@ export interface Store {
    * failed one with `reopen: true` (a retry), or any with `reopen: 'any'` (a rewind).
    */
   claim(id: string, owner: string, now: number, options?: { reopen?: boolean | 'any' }): Promise<ClaimResult>;
+  /** `claim` for many executions in one transaction (recovery): one result per id, in order. */
+  claimMany(ids: readonly string[], owner: string, now: number): Promise<ClaimResult[]>;
 }
 
 /** The store layout version this code writes and reads. */

@@ -419,19 +419,27 @@ export class LmdbStore implements Store {
   async claim(id: string, owner: string, now: number, options: { reopen?: boolean | 'any' } = {}): Promise<ClaimResult> {
     // A claim is rare (recovery, first send to an unhosted execution) and must be atomic across
     // processes: a synchronous write transaction is the simplest test-and-set LMDB offers.
-    return this.executions.transactionSync((): ClaimResult => {
-      const row = this.executions.getEntry(id);
-      const meta = row?.value;
-      if (!row || !meta) return { ok: false, reason: 'missing' };
-      if (isFinished(meta.status) && !(options.reopen === 'any' || (options.reopen && meta.status === 'failed'))) return { ok: false, reason: 'finished', meta };
-      if (meta.owner && meta.owner !== owner) {
-        const current = this.owners.get(meta.owner);
-        if (current && current.leaseUntil > now) return { ok: false, reason: 'owned', meta, owner: current };
-      }
-      const claimed = { ...meta, owner };
-      const version = (row.version ?? 0) + 1;
-      this.executions.putSync(id, claimed, version);
-      return { ok: true, meta: this.current(claimed) as ExecutionMeta, version };
-    });
+    return this.executions.transactionSync(() => this.claimIn(id, owner, now, options));
+  }
+
+  async claimMany(ids: readonly string[], owner: string, now: number): Promise<ClaimResult[]> {
+    // One transaction, one flush, for a whole batch of a recovery.
+    return this.executions.transactionSync(() => ids.map((id) => this.claimIn(id, owner, now, {})));
+  }
+
+  /** The test-and-set of one claim, inside a write transaction. */
+  private claimIn(id: string, owner: string, now: number, options: { reopen?: boolean | 'any' }): ClaimResult {
+    const row = this.executions.getEntry(id);
+    const meta = row?.value;
+    if (!row || !meta) return { ok: false, reason: 'missing' };
+    if (isFinished(meta.status) && !(options.reopen === 'any' || (options.reopen && meta.status === 'failed'))) return { ok: false, reason: 'finished', meta };
+    if (meta.owner && meta.owner !== owner) {
+      const current = this.owners.get(meta.owner);
+      if (current && current.leaseUntil > now) return { ok: false, reason: 'owned', meta, owner: current };
+    }
+    const claimed = { ...meta, owner };
+    const version = (row.version ?? 0) + 1;
+    this.executions.putSync(id, claimed, version);
+    return { ok: true, meta: this.current(claimed) as ExecutionMeta, version };
   }
 }

@@ -304,6 +304,12 @@ class MemoryStore implements Store {
     return owner && clone(owner);
   }
 
+  async claimMany(ids: readonly string[], owner: string, now: number): Promise<ClaimResult[]> {
+    const results: ClaimResult[] = [];
+    for (const id of ids) results.push(await this.claim(id, owner, now));
+    return results;
+  }
+
   async claim(id: string, owner: string, now: number, options: { reopen?: boolean | 'any' } = {}): Promise<ClaimResult> {
     const row = this.rows.get(id);
     if (!row) return { ok: false, reason: 'missing' };

@@ -1,0 +1,98 @@
+import type { Store } from '../store/Store.js';
+import type { Clock } from './clock.js';
+
+/** Longest a wake timer is armed for: real timers overflow past 2^31 ms, and the store may change meanwhile. */
+const MAX_SLEEP_MS = 3_600_000;
+/** Timers read per look at the table. */
+const BATCH = 256;
+
+/**
+ * Wakes executions that are not in memory (passivated, or interrupted and not yet recovered)
+ * when one of their timers falls due, found through the store's timers table without loading
+ * any actor. One clock timer at a time is armed, for the earliest due timer of an execution not
+ * hosted here, so memory does not grow with the number of sleeping executions.
+ */
+export class Waker {
+  private handle: unknown;
+  private armedFor = Infinity;
+  private running?: Promise<void>;
+  private again = false;
+  private stopped = false;
+
+  constructor(
+    private readonly store: Store,
+    private readonly clock: Clock,
+    /** Whether the execution is in memory here (its own timers are armed in its actor). */
+    private readonly hosted: (id: string) => boolean,
+    /** Loads the execution (restoring it fires its due timers); false when it is not this runtime's to wake. */
+    private readonly wake: (id: string) => Promise<boolean>,
+  ) {}
+
+  /**
+   * Looks at the timers table again: wakes the executions with due timers, and arms the clock
+   * for the next one. Calls made while one runs are coalesced into one more run.
+   */
+  check(): Promise<void> {
+    if (this.stopped) return Promise.resolve();
+    if (this.running) {
+      this.again = true;
+      return this.running;
+    }
+    const run = (async () => {
+      do {
+        this.again = false;
+        await this.pass();
+      } while (this.again && !this.stopped);
+    })().finally(() => (this.running = undefined));
+    this.running = run;
+    // A simulated clock waits for this before it moves on, like for a write.
+    this.clock.track?.(run);
+    return run;
+  }
+
+  /** An execution left memory with a timer due at `dueAt`: make sure the clock is armed for it. */
+  sleeping(dueAt: number): void {
+    if (dueAt < this.armedFor) void this.check();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.handle !== undefined) this.clock.clearTimeout(this.handle);
+    this.handle = undefined;
+  }
+
+  private async pass(): Promise<void> {
+    const now = this.clock.now();
+    const due = (await this.store.dueTimers(now, BATCH)).filter((t) => !this.hosted(t.id));
+    let woken = 0;
+    for (const id of new Set(due.map((t) => t.id))) {
+      if (this.stopped) return;
+      if (await this.wake(id).catch(() => false)) woken++;
+    }
+    // A full batch: look again (executions another live process owns are its to wake, and stay).
+    if (due.length === BATCH && woken > 0) this.again = true;
+    if (this.stopped) return;
+    // The earliest timer still ahead of an execution not hosted here.
+    let next = Infinity;
+    for (const t of await this.store.dueTimers(Number.MAX_SAFE_INTEGER, BATCH)) {
+      if (t.dueAt > now && !this.hosted(t.id)) {
+        next = t.dueAt;
+        break;
+      }
+    }
+    this.arm(next);
+  }
+
+  private arm(at: number): void {
+    if (this.handle !== undefined) this.clock.clearTimeout(this.handle);
+    this.handle = undefined;
+    this.armedFor = at;
+    if (at === Infinity || this.stopped) return;
+    const ms = Math.min(MAX_SLEEP_MS, Math.max(0, at - this.clock.now()));
+    this.handle = this.clock.setTimeout(() => {
+      this.handle = undefined;
+      this.armedFor = Infinity;
+      void this.check();
+    }, ms);
+  }
+}
