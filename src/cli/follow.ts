@@ -30,12 +30,13 @@ export class ProgressView {
     }
     const payload = { id: p.id, status: p.status, state: short(p.value, 40) };
     if (!this.bars) {
-      console.log(`${p.id}  ${String(p.percent).padStart(3)}%  seq ${p.seq}  ${p.status}  ${short(p.value, 60)}`);
+      console.log(`${p.id}  ${String(Math.round(p.percent)).padStart(3)}%  seq ${p.seq}  ${p.status}  ${short(p.value, 60)}`);
       return;
     }
     const bar = this.rows.get(p.id);
-    if (bar) bar.update(p.percent, payload);
-    else this.rows.set(p.id, this.bars.create(100, p.percent, payload));
+    const percent = Math.round(p.percent);
+    if (bar) bar.update(percent, payload);
+    else this.rows.set(p.id, this.bars.create(100, percent, payload));
   }
 
   stop(): void {

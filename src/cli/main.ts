@@ -48,9 +48,12 @@ export function buildProgram(): Command {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  // The runtime's own waits (a send through another process's inbox, following the store) do
+  // not keep a process alive; a command waiting on them must.
+  const alive = setInterval(() => {}, 1 << 30);
   try {
     await buildProgram().parseAsync(argv);
-    return 0;
+    return process.exitCode === undefined ? 0 : Number(process.exitCode);
   } catch (err) {
     if (err instanceof CommanderError) {
       // --help and --version end here too, with their own code (0); commander printed the message.
@@ -59,5 +62,7 @@ export async function main(argv: string[]): Promise<number> {
     const code = err instanceof DurastateError ? err.code : undefined;
     console.error(`durastate: ${err instanceof Error ? err.message : String(err)}${code ? ` [${code}]` : ''}`);
     return (code && EXIT[code]) ?? 1;
+  } finally {
+    clearInterval(alive);
   }
 }

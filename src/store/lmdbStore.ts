@@ -88,6 +88,8 @@ export class LmdbStore implements Store {
       compression: this.options.compression ?? false,
       separateFlushed: true,
       maxDbs: 16,
+      // Always a folder: lmdb-js takes a path with an extension ("my.store") for a single file.
+      noSubdir: false,
     });
     this.executions = env.openDB({ name: 'executions', useVersions: true });
     this.journal = env.openDB({ name: 'journal' });

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Command } from 'commander';
-import { ExecutionNotFoundError, InvalidArgumentError } from '../../errors.js';
+import { ExecutionHasForksError, ExecutionNotFoundError, InvalidArgumentError } from '../../errors.js';
 import type { Runtime } from '../../runtime/Runtime.js';
 import type { ExecutionInfo } from '../../runtime/types.js';
 import { EXECUTION_STATUSES, type ExecutionStatus } from '../../store/Store.js';
@@ -22,6 +22,12 @@ async function runHere(rt: Runtime, id: string, opts: GlobalOptions): Promise<Ex
   const info = await rt.get(id);
   if (!info) throw new ExecutionNotFoundError(id);
   return info;
+}
+
+/** Prints where an execution ended up; a failed one makes the command exit 1. */
+function report(opts: GlobalOptions, info: ExecutionInfo, prefix = ''): void {
+  print(opts, info, () => `${prefix}${outcome(info)}`);
+  if (info.status === 'failed') process.exitCode = 1;
 }
 
 function outcome(info: ExecutionInfo): string {
@@ -50,7 +56,7 @@ export function actCommands(program: Command): void {
         if (o.detach) return (await rt.get(id)) as ExecutionInfo;
         return runHere(rt, id, opts);
       });
-      print(opts, info, () => outcome(info));
+      report(opts, info);
     });
 
   program
@@ -104,7 +110,7 @@ export function actCommands(program: Command): void {
         if (o.detach) return (await rt.get(fork.id)) as ExecutionInfo;
         return runHere(rt, fork.id, opts);
       });
-      print(opts, info, () => `forked ${info.id} from ${id} at seq ${info.parent?.seq}\n${outcome(info)}`);
+      report(opts, info, `forked ${info.id} from ${id} at seq ${info.parent?.seq}\n`);
     });
 
   program
@@ -116,7 +122,7 @@ export function actCommands(program: Command): void {
         await rt.retry(id);
         return runHere(rt, id, opts);
       });
-      print(opts, info, () => outcome(info));
+      report(opts, info);
     });
 
   program
@@ -139,7 +145,13 @@ export function actCommands(program: Command): void {
     .action(async (id: string, o: { forks?: string }, cmd: Command) => {
       const opts = globals(cmd);
       if (o.forks !== undefined && o.forks !== 'delete' && o.forks !== 'materialise') throw new InvalidArgumentError(`--forks is 'delete' or 'materialise', got "${o.forks}"`);
-      await withRuntime(opts, (rt) => rt.delete(id, o.forks ? { forks: o.forks as 'delete' | 'materialise' } : {}));
+      await withRuntime(opts, (rt) =>
+        rt.delete(id, o.forks ? { forks: o.forks as 'delete' | 'materialise' } : {}).catch((err: unknown) => {
+          // Say it in the command's words.
+          if (err instanceof ExecutionHasForksError) err.message = `Execution "${id}" has ${err.forks.length} fork${err.forks.length === 1 ? '' : 's'} (${err.forks.join(', ')}) reading its history; pass --forks delete (delete them too) or --forks materialise (give them their own copy first)`;
+          throw err;
+        }),
+      );
       print(opts, { deleted: id }, () => `deleted ${id}`);
     });
 
