@@ -517,6 +517,11 @@ export class HostedExecution implements EffectHost {
     // An event with no transition is not journalled, unless it consumed a timer (a delayed event
     // a guard then refused): the stored timer must go, or it would fire again after a restore.
     if (snapshot === this.lastSnapshot && !childOnly && !transitioned && (this.restoring || sameTimers(this.timers, this.currentTimers().timers))) return;
+    if (this.restoring) {
+      // The restore records once it is complete (see `restore`): nothing to compare before.
+      this.lastSnapshot = snapshot;
+      return;
+    }
     try {
       let persisted = this.entry.machine.getPersistedSnapshot(snapshot) as Record<string, unknown>;
       if (snapshot.status === 'error') persisted = { ...persisted, error: toErrorRecord(snapshot.error) };
@@ -524,7 +529,6 @@ export class HostedExecution implements EffectHost {
       if (this.prev === undefined) checkJson(persisted, '');
       else patch = diffSnapshots(this.prev, persisted);
       this.lastSnapshot = snapshot;
-      if (this.restoring) return; // the restore records once it is complete
       if (patch.length === 0 && childOnly && !this.forced && this.invoked.size === 0 && sameTimers(this.timers, this.currentTimers().timers)) return;
       this.forced = false;
       this.write(cause, persisted as Json, patch, statusOf(snapshot), snapshot);

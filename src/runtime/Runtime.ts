@@ -952,10 +952,12 @@ export class Runtime {
       throw err;
     }
     let restored = 0;
+    // One look at the inbox for the batch, not one per execution.
+    const inbox = new Set((await this.store.pendingInbox()).map((p) => p.id));
     await Promise.all(
       pending.map(async ({ meta, settle }, i) => {
         try {
-          const host = await this.restoreClaimed(meta.id, claims[i] as ClaimResult);
+          const host = await this.restoreClaimed(meta.id, claims[i] as ClaimResult, inbox.has(meta.id));
           settle.resolve(host);
           restored++;
           this.events.next({ type: 'recovered', id: meta.id, machine: meta.machineId, seq: host.meta.seq, at: this.ctx.clock.now() });
@@ -1085,7 +1087,7 @@ export class Runtime {
   }
 
   /** Restores an execution this runtime has just claimed, and hosts it unless it finished at once. */
-  private async restoreClaimed(id: string, claim: ClaimResult): Promise<HostedExecution> {
+  private async restoreClaimed(id: string, claim: ClaimResult, inbox = true): Promise<HostedExecution> {
     if (!claim.ok) {
       if (claim.reason === 'missing') throw new ExecutionNotFoundError(id);
       if (claim.reason === 'finished') throw new ExecutionFinishedError(id, claim.meta.status);
@@ -1098,7 +1100,7 @@ export class Runtime {
     host.restore(claim.meta, rebuilt.snapshot, claim.version, rebuilt.keyframe);
     // Events other processes sent before this one took over come first, in their order: until
     // they are applied, sends to this id wait on `loading` instead of finding the host.
-    await this.consumeInbox(host).catch(() => undefined);
+    if (inbox) await this.consumeInbox(host).catch(() => undefined);
     if (!host.finished) {
       this.hosts.set(id, host);
       const m = host.meta;
