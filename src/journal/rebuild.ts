@@ -37,6 +37,28 @@ export async function rebuildWithKeyframe(store: Store, id: string, seq: number)
   return { snapshot: doc, keyframe: { seq: keyframe.seq, bytes, patchBytes } };
 }
 
+/**
+ * The latest snapshot of an execution, with the entry of its last transition and the keyframe
+ * bookkeeping: for a restore that does not know the last seq yet (one read less per execution
+ * when thousands are recovered).
+ */
+export async function rebuildLatest(store: Store, id: string): Promise<{ snapshot: Json; keyframe: KeyframeState; last: JournalEntry } | undefined> {
+  const keyframe = await store.keyframeAtOrBefore(id, Number.MAX_SAFE_INTEGER - 1);
+  if (!keyframe) return undefined;
+  const entries = await store.readJournal(id, { from: keyframe.seq });
+  const last = entries[entries.length - 1];
+  if (!last) return undefined;
+  const bytes = JSON.stringify(keyframe.snapshot).length;
+  let doc = keyframe.snapshot;
+  let patchBytes = 0;
+  for (const entry of entries) {
+    if (entry.seq === keyframe.seq) continue;
+    doc = applyOps(doc, entry.patch);
+    if (entry.patch.length) patchBytes += JSON.stringify(entry.patch).length;
+  }
+  return { snapshot: doc, keyframe: { seq: keyframe.seq, bytes, patchBytes }, last };
+}
+
 /** An execution as it was right after transition `seq`: what a fork or a rewind continues from. */
 export interface Point {
   snapshot: Json;

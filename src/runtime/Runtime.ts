@@ -29,7 +29,7 @@ import type { DeleteOptions, ExecutionPoint, ForkHandle, ForkOptions, Lineage, P
 import { checkRewind, materialise, prepareFork, prepareRewind } from './timelineOps.js';
 import { checkJson, diffSnapshots } from '../journal/diff.js';
 import { DEFAULT_KEYFRAME_EVERY } from '../journal/keyframePolicy.js';
-import { rebuildSnapshot, rebuildWithKeyframe } from '../journal/rebuild.js';
+import { rebuildLatest, rebuildSnapshot, rebuildWithKeyframe } from '../journal/rebuild.js';
 import { lmdbStore } from '../store/lmdbStore.js';
 import {
   ACTIVE_STATUSES,
@@ -73,7 +73,8 @@ import {
   type Stats,
 } from './types.js';
 
-const RECOVERY_BATCH = 500;
+/** Executions claimed per transaction (and listed per page) by recovery. */
+const RECOVERY_BATCH = 2_000;
 /** How long a settled inbox entry waits for its sender to collect it. */
 const INBOX_KEEP_MS = 3_600_000;
 /** How often a runtime sweeps uncollected inbox entries. */
@@ -1093,11 +1094,14 @@ export class Runtime {
       if (claim.reason === 'finished') throw new ExecutionFinishedError(id, claim.meta.status);
       throw new ExecutionLockedError(id, claim.owner);
     }
-    const rebuilt = await rebuildWithKeyframe(this.store, id, claim.meta.seq);
+    // The last transition from the journal (a claimed row may be older: see Store.claimMany).
+    const rebuilt = await rebuildLatest(this.store, id);
     if (rebuilt === undefined) throw new ExecutionNotFoundError(id);
     this.assertOpen();
-    const host = new HostedExecution(this.ctx, this.machines.get(claim.meta.machineId), id);
-    host.restore(claim.meta, rebuilt.snapshot, claim.version, rebuilt.keyframe);
+    const { last } = rebuilt;
+    const meta = last.seq > claim.meta.seq ? { ...claim.meta, seq: last.seq, value: last.value, updatedAt: last.at } : claim.meta;
+    const host = new HostedExecution(this.ctx, this.machines.get(meta.machineId), id);
+    host.restore(meta, rebuilt.snapshot, claim.version, rebuilt.keyframe);
     // Events other processes sent before this one took over come first, in their order: until
     // they are applied, sends to this id wait on `loading` instead of finding the host.
     if (inbox) await this.consumeInbox(host).catch(() => undefined);

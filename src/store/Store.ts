@@ -307,7 +307,10 @@ export interface Store {
    * failed one with `reopen: true` (a retry), or any with `reopen: 'any'` (a rewind).
    */
   claim(id: string, owner: string, now: number, options?: { reopen?: boolean | 'any' }): Promise<ClaimResult>;
-  /** `claim` for many executions in one transaction (recovery): one result per id, in order. */
+  /**
+   * `claim` for many executions in one transaction (recovery): one result per id, in order. The
+   * metas are the rows as stored: their seq, value and time may be older than the journal's.
+   */
   claimMany(ids: readonly string[], owner: string, now: number): Promise<ClaimResult[]>;
 }
 

@@ -426,11 +426,11 @@ export class LmdbStore implements Store {
 
   async claimMany(ids: readonly string[], owner: string, now: number): Promise<ClaimResult[]> {
     // One transaction, one flush, for a whole batch of a recovery.
-    return this.executions.transactionSync(() => ids.map((id) => this.claimIn(id, owner, now, {})));
+    return this.executions.transactionSync(() => ids.map((id) => this.claimIn(id, owner, now, {}, false)));
   }
 
   /** The test-and-set of one claim, inside a write transaction. */
-  private claimIn(id: string, owner: string, now: number, options: { reopen?: boolean | 'any' }): ClaimResult {
+  private claimIn(id: string, owner: string, now: number, options: { reopen?: boolean | 'any' }, merged = true): ClaimResult {
     const row = this.executions.getEntry(id);
     const meta = row?.value;
     if (!row || !meta) return { ok: false, reason: 'missing' };
@@ -442,6 +442,6 @@ export class LmdbStore implements Store {
     const claimed = { ...meta, owner };
     const version = (row.version ?? 0) + 1;
     this.executions.putSync(id, claimed, version);
-    return { ok: true, meta: this.current(claimed) as ExecutionMeta, version };
+    return { ok: true, meta: merged ? (this.current(claimed) as ExecutionMeta) : claimed, version };
   }
 }
