@@ -8,13 +8,14 @@
  *   BENCH_JSON=path      also write the raw results as JSON to `path`
  *
  * Suites can be named to run only those: `node dist/bench/run.js timeline` (or `core effects`).
- * Without names, all run: core, effects, streams, timeline.
+ * Without names, all run: core, effects, streams, timeline, scale.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { defaultCoreOptions, formatCore, runCore, type CoreOptions } from './core.bench.js';
 import { defaultEffectsOptions, formatEffects, runEffects, type EffectsOptions } from './effects.bench.js';
 import { defaultStreamsOptions, formatStreams, runStreams, type StreamsOptions } from './streams.bench.js';
 import { defaultTimelineOptions, formatTimeline, runTimeline, type TimelineOptions } from './timeline.bench.js';
+import { defaultScaleOptions, formatScale, runScale, type ScaleOptions } from './scale.bench.js';
 import { describeMachine, loadNote, machineInfo, sourceRevision } from './helpers.js';
 
 function version(pkg: string): string {
@@ -34,7 +35,7 @@ function intEnv(name: string): number | undefined {
   return n;
 }
 
-const SUITES = ['core', 'effects', 'streams', 'timeline'] as const;
+const SUITES = ['core', 'effects', 'streams', 'timeline', 'scale'] as const;
 
 /** The suites named on the command line (all when none is). */
 function selectedSuites(): Set<string> {
@@ -64,7 +65,7 @@ async function main(): Promise<void> {
   console.log(`started ${new Date().toISOString()}, ${loadBefore.text}${quick ? ' (BENCH_QUICK: smoke run, figures not representative)' : ''}\n`);
 
   const started = performance.now();
-  let core, effects, streams, timeline;
+  let core, effects, streams, timeline, scale;
   if (suites.has('core')) {
     console.log('== core: durable transitions vs XState in memory vs raw LMDB ==');
     core = await runCore({ ...defaultCoreOptions, ...options });
@@ -93,11 +94,18 @@ async function main(): Promise<void> {
     timeline = await runTimeline(timelineOptions);
     console.log(`\n${formatTimeline(timeline)}\n`);
   }
+
+  if (suites.has('scale')) {
+    console.log('== scale: recovery of interrupted executions; memory of passivated ones ==');
+    const scaleOptions: ScaleOptions = quick ? { recovered: 1_000, waiting: [1_000, 5_000], dueWindowMs: 3_000 } : defaultScaleOptions;
+    scale = await runScale(scaleOptions);
+    console.log(`\n${formatScale(scale)}\n`);
+  }
   const loadAfter = loadNote();
   console.log(`total ${((performance.now() - started) / 1000).toFixed(1)} s; ${loadAfter.text}`);
 
   const jsonPath = process.env.BENCH_JSON;
-  if (jsonPath) writeFileSync(jsonPath, `${JSON.stringify({ machine, source, load: [loadBefore.load1, loadAfter.load1], core, effects, streams, timeline }, null, 2)}\n`);
+  if (jsonPath) writeFileSync(jsonPath, `${JSON.stringify({ machine, source, load: [loadBefore.load1, loadAfter.load1], core, effects, streams, timeline, scale }, null, 2)}\n`);
 }
 
 main().catch((err: unknown) => {

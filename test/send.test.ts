@@ -92,3 +92,26 @@ describe.each(storeConfigs.filter((c) => c.persistent))('send to an execution wh
     expect((await rt.get('ghosted'))?.seq).toBe(0);
   });
 });
+
+describe('two runtimes sending to an execution nobody hosts, at once', () => {
+  // Adversarial: both see no live owner, both try to claim it; the loser must not refuse the
+  // event (EXECUTION_LOCKED) but hand it to the winner through its inbox.
+  it('every event is applied once, whichever runtime claims the execution', async () => {
+    const dir = tempDir();
+    cleanups.push(dir.remove);
+    const { lmdbStore } = await import('../src/index.js');
+    const first = await createRuntime({ store: lmdbStore({ path: dir.path }), machines: [stepsMachine] });
+    for (let i = 0; i < 10; i++) await first.start('steps', { id: `free-${i}`, input: { total: 100 }, detach: true });
+    await first.close();
+    const a = await createRuntime({ store: lmdbStore({ path: dir.path }), machines: [stepsMachine], recover: false });
+    const b = await createRuntime({ store: lmdbStore({ path: dir.path }), machines: [stepsMachine], recover: false });
+    cleanups.push(() => a.close(), () => b.close());
+    for (let i = 0; i < 10; i++) {
+      const id = `free-${i}`;
+      const sent = await Promise.all([a.send(id, { type: 'STEP', n: 1 }), b.send(id, { type: 'STEP', n: 2 }), a.send(id, { type: 'STEP', n: 3 })]);
+      expect(sent.map((s) => s.seq).sort()).toEqual([1, 2, 3]);
+      const steps = (await a.history(id)).slice(1).map((h) => (h.event as { n: number }).n);
+      expect(steps.sort()).toEqual([1, 2, 3]);
+    }
+  });
+});

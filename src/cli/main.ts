@@ -5,6 +5,7 @@
  * (unknown command or option, bad JSON, unknown machine, event not accepted, invalid update);
  * 3 no such execution; 4 locked (another live process runs the execution).
  */
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { DurastateError, type ErrorCode } from '../errors.js';
 import { actCommands } from './commands/act.js';
@@ -26,12 +27,21 @@ const EXIT: Partial<Record<ErrorCode, number>> = {
   EXECUTION_LOCKED: 4,
 };
 
+function packageVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
 export function buildProgram(): Command {
   const program = new Command('durastate')
     .description('Durable XState workflows on LMDB: run, host, inspect, fork and clean up executions.')
     .option('--store <path>', 'LMDB store folder (or DURASTATE_STORE)', process.env.DURASTATE_STORE ?? './.durastate')
     .option('--machines <module>', 'module exporting the machines (default: the bundled examples)')
     .option('--json', 'print JSON for scripts')
+    .version(packageVersion(), '-V, --version')
     .showHelpAfterError()
     .exitOverride();
   actCommands(program);

@@ -456,7 +456,14 @@ export class Runtime {
         return this.sendThroughInbox(id, event as unknown as Json, options.key, options.timeoutMs);
       }
     }
-    return this.deliverTo(await this.acquire(id), event, options.key);
+    try {
+      return await this.deliverTo(await this.acquire(id), event, options.key);
+    } catch (err) {
+      // Another process claimed it between the look at its owner and our claim: it is that
+      // owner's now, and the event goes through its inbox (nothing was applied here).
+      if (err instanceof ExecutionLockedError && !this.hosts.has(id)) return this.sendThroughInbox(id, event as unknown as Json, options.key, options.timeoutMs);
+      throw err;
+    }
   }
 
   /** Delivers to a hosted execution, applying an idempotency key at most once. */
