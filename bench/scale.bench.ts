@@ -36,6 +36,9 @@ interface RecoverLine {
   completed: number;
   peakMb: number;
   rssAfterMb: number;
+  heapBaselineMb: number;
+  heapBackMb: number;
+  heapAfterMb: number;
 }
 
 export interface ScaleResult {
@@ -79,21 +82,24 @@ export function formatScale(r: ScaleResult): string {
       `(target < 1 s: ${rec.line.backMs < 1000 ? 'met' : 'MISSED'}); ${rec.line.hosted.toLocaleString('en')} hosted; resident memory ${rec.line.rssBackMb.toFixed(0)} MB (${rec.line.baselineMb.toFixed(0)} MB before).`,
     '',
     table(
-      ['waiting executions', 'claimed in', 'resident before', 'resident once claimed', 'all timers fired and finished in', 'peak', 'resident after'],
+      ['waiting executions', 'claimed in', 'heap before → claimed → after', 'resident before → claimed', 'all timers fired and finished in', 'resident peak → after'],
       r.passivation.map((p) => [
         p.n.toLocaleString('en'),
         formatMs(p.line.backMs),
-        `${p.line.baselineMb.toFixed(0)} MB`,
-        `${p.line.rssBackMb.toFixed(0)} MB`,
+        `${p.line.heapBaselineMb.toFixed(1)} → ${p.line.heapBackMb.toFixed(1)} → ${p.line.heapAfterMb.toFixed(1)} MB`,
+        `${p.line.baselineMb.toFixed(0)} → ${p.line.rssBackMb.toFixed(0)} MB`,
         `${formatMs(p.line.wokenMs)} (${p.line.completed.toLocaleString('en')} done)`,
-        `${p.line.peakMb.toFixed(0)} MB`,
-        `${p.line.rssAfterMb.toFixed(0)} MB`,
+        `${p.line.peakMb.toFixed(0)} → ${p.line.rssAfterMb.toFixed(0)} MB`,
       ]),
     ),
   ];
   const [first, last] = [r.passivation[0], r.passivation.at(-1)];
   if (first && last && first !== last) {
-    lines.push('', `Resident memory once claimed, ${last.n.toLocaleString('en')} vs ${first.n.toLocaleString('en')} waiting: ${(last.line.rssBackMb / first.line.rssBackMb).toFixed(2)}× (flat = 1×).`);
+    lines.push(
+      '',
+      `Once claimed, ${last.n.toLocaleString('en')} vs ${first.n.toLocaleString('en')} waiting executions: JavaScript heap ${(last.line.heapBackMb / first.line.heapBackMb).toFixed(2)}×, ` +
+        `resident ${(last.line.rssBackMb / first.line.rssBackMb).toFixed(2)}× (flat = 1×; resident memory also counts the LMDB pages the recovery read, which the OS can drop).`,
+    );
   }
   return lines.join('\n');
 }

@@ -43,6 +43,12 @@ function rssMb(): number {
   return process.memoryUsage().rss / 1e6;
 }
 
+/** JavaScript heap in use after a full collection: what the runtime itself holds (RSS also counts LMDB's mapped pages read). */
+function heapMb(): number {
+  collectGarbage();
+  return process.memoryUsage().heapUsed / 1e6;
+}
+
 async function populate(path: string, running: number, waiting: number, dueInMs: number): Promise<void> {
   const rt = await createRuntime({ store: lmdbStore({ path }), machines, recover: false });
   const start = Date.now();
@@ -63,11 +69,13 @@ async function populate(path: string, running: number, waiting: number, dueInMs:
 
 async function recover(path: string): Promise<void> {
   const baseline = rssMb();
+  const heapBaseline = heapMb();
   const t0 = performance.now();
   const rt = await createRuntime({ store: lmdbStore({ path }), machines, passivateAfterMs: 500 });
   const backMs = performance.now() - t0;
   const stats = await rt.stats();
   const rssBack = rssMb();
+  const heapBack = heapMb();
   // Every sleeper's timer falls due within the populate's window: wait for all to finish.
   const t1 = performance.now();
   let peak = rssBack;
@@ -80,6 +88,7 @@ async function recover(path: string): Promise<void> {
   const wokenMs = performance.now() - t1;
   const after = await rt.stats();
   const rssAfter = rssMb();
+  const heapAfter = heapMb();
   await rt.close();
   console.log(
     JSON.stringify({
@@ -93,6 +102,9 @@ async function recover(path: string): Promise<void> {
       completed: after.byStatus.completed,
       peakMb: peak,
       rssAfterMb: rssAfter,
+      heapBaselineMb: heapBaseline,
+      heapBackMb: heapBack,
+      heapAfterMb: heapAfter,
     }),
   );
 }

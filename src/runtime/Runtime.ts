@@ -127,6 +127,7 @@ export class Runtime {
   private readonly passivationTimer?: NodeJS.Timeout;
   /** Wakes executions not in memory when their timers fall due. */
   private readonly waker: Waker;
+  private readonly wakerTimer: NodeJS.Timeout;
   private inboxPolling?: Promise<void>;
   private inboxCounter = 0;
   private lastSweep = Date.now();
@@ -205,7 +206,9 @@ export class Runtime {
       this.passivationTimer = setInterval(() => this.passivateIdle(), Math.max(10, Math.min(this.passivateAfterMs, 1_000)));
       this.passivationTimer.unref();
     }
-    this.waker = new Waker(store, this.ctx.clock, (id) => this.hosts.has(id) || this.loading.has(id), (id) => this.wakeOne(id));
+    this.waker = new Waker(store, this.ctx.clock, (id) => this.hosts.has(id) || this.loading.has(id), (ids) => this.wakeMany(ids));
+    this.wakerTimer = setInterval(() => void this.waker.check(), 1_000);
+    this.wakerTimer.unref();
   }
 
   /** What a committed transition tells the observers: events, the live registry. */
@@ -942,7 +945,7 @@ export class Runtime {
    * them waits for its restore (through `loading`). Executions another live process owns, or
    * that cannot be restored, are left: one must not keep the others from running.
    */
-  private async restoreBatch(metas: readonly ExecutionMeta[]): Promise<number> {
+  private async restoreBatch(metas: readonly ExecutionMeta[], event: 'recovered' | 'woken' = 'recovered'): Promise<number> {
     if (metas.length === 0) return 0;
     const pending = metas.map((meta) => {
       let settle!: { resolve(host: HostedExecution): void; reject(err: unknown): void };
@@ -968,7 +971,8 @@ export class Runtime {
           const host = await this.restoreClaimed(meta.id, claims[i] as ClaimResult, inbox.has(meta.id));
           settle.resolve(host);
           restored++;
-          this.events.next({ type: 'recovered', id: meta.id, machine: meta.machineId, seq: host.meta.seq, at: this.ctx.clock.now() });
+          if (event === 'recovered') this.events.next({ type: 'recovered', id: meta.id, machine: meta.machineId, seq: host.meta.seq, at: this.ctx.clock.now() });
+          else this.events.next({ type: 'woken', id: meta.id, at: this.ctx.clock.now() });
         } catch (err) {
           settle.reject(err);
         }
@@ -1015,16 +1019,22 @@ export class Runtime {
     return unloaded;
   }
 
-  /** Loads an execution not in memory whose timer fell due; false when it is not this runtime's to run. */
-  private async wakeOne(id: string): Promise<boolean> {
-    if (this.closed) return false;
-    if (this.hosts.has(id)) return true;
-    const meta = await this.store.getMeta(id);
-    if (!meta || isFinished(meta.status) || this.machines.blocked(meta)) return false;
-    if (meta.owner && meta.owner !== this.ownerId && (await this.ownership.liveOwner(meta.owner))) return false;
-    await this.acquire(id);
-    this.events.next({ type: 'woken', id, at: this.ctx.clock.now() });
-    return true;
+  /**
+   * Loads executions not in memory whose timers fell due, claimed in one transaction (those
+   * another live process owns are its to wake); resolves with how many it loaded.
+   */
+  private async wakeMany(ids: readonly string[]): Promise<number> {
+    if (this.closed) return 0;
+    const metas: ExecutionMeta[] = [];
+    for (const id of ids) {
+      if (this.hosts.has(id) || this.loading.has(id)) continue;
+      const meta = await this.store.getMeta(id);
+      if (!meta || isFinished(meta.status) || this.machines.blocked(meta)) continue;
+      if (meta.owner && meta.owner !== this.ownerId && (await this.ownership.liveOwner(meta.owner))) continue;
+      metas.push(meta);
+    }
+    const woken = await this.restoreBatch(metas, 'woken');
+    return woken;
   }
 
   /** Stops hosting (executions stay running/waiting in the store for the next runtime), closes the store. */
@@ -1034,6 +1044,7 @@ export class Runtime {
     this.markClosed();
     clearInterval(this.inboxTimer);
     clearInterval(this.passivationTimer);
+    clearInterval(this.wakerTimer);
     this.waker.stop();
     await this.inboxPolling;
     await Promise.allSettled([...this.loading.values()]);

@@ -24,13 +24,15 @@ export class Waker {
     private readonly clock: Clock,
     /** Whether the execution is in memory here (its own timers are armed in its actor). */
     private readonly hosted: (id: string) => boolean,
-    /** Loads the execution (restoring it fires its due timers); false when it is not this runtime's to wake. */
-    private readonly wake: (id: string) => Promise<boolean>,
+    /** Loads the executions (restoring one fires its due timers); resolves with how many it loaded. */
+    private readonly wake: (ids: string[]) => Promise<number>,
   ) {}
 
   /**
    * Looks at the timers table again: wakes the executions with due timers, and arms the clock
-   * for the next one. Calls made while one runs are coalesced into one more run.
+   * for the next one. Calls made while one runs are coalesced into one more run. The runtime
+   * also calls it every second, for timers the table got from elsewhere (another process that
+   * died, a wake that was refused and is due again).
    */
   check(): Promise<void> {
     if (this.stopped) return Promise.resolve();
@@ -64,18 +66,16 @@ export class Waker {
   private async pass(): Promise<void> {
     const now = this.clock.now();
     const due = (await this.store.dueTimers(now, BATCH)).filter((t) => !this.hosted(t.id));
-    let woken = 0;
-    for (const id of new Set(due.map((t) => t.id))) {
-      if (this.stopped) return;
-      if (await this.wake(id).catch(() => false)) woken++;
-    }
+    const woken = due.length ? await this.wake([...new Set(due.map((t) => t.id))]).catch(() => 0) : 0;
+    if (this.stopped) return;
     // A full batch: look again (executions another live process owns are its to wake, and stay).
     if (due.length === BATCH && woken > 0) this.again = true;
     if (this.stopped) return;
-    // The earliest timer still ahead of an execution not hosted here.
+    // The earliest timer still ahead of an execution not hosted here (those due now and being
+    // woken may still be in the table until their transitions commit: look past them).
     let next = Infinity;
-    for (const t of await this.store.dueTimers(Number.MAX_SAFE_INTEGER, BATCH)) {
-      if (t.dueAt > now && !this.hosted(t.id)) {
+    for (const t of await this.store.dueTimers(Number.MAX_SAFE_INTEGER, BATCH, now + 1)) {
+      if (!this.hosted(t.id)) {
         next = t.dueAt;
         break;
       }

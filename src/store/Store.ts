@@ -280,8 +280,8 @@ export interface Store {
   getEffect(id: string, key: string): Promise<EffectRecord | undefined>;
   listEffects(id: string): Promise<EffectRecord[]>;
 
-  /** Timers due at or before `until`, earliest first, without loading any execution. */
-  dueTimers(until: number, limit: number): Promise<{ id: string; timer: string; dueAt: number }[]>;
+  /** Timers due at or before `until` (and at or after `from`), earliest first, without loading any execution. */
+  dueTimers(until: number, limit: number, from?: number): Promise<{ id: string; timer: string; dueAt: number }[]>;
 
   /** Appends an event to an execution's inbox in one commit. */
   appendInbox(id: string, entry: InboxEntry): Promise<void>;

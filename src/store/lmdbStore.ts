@@ -354,9 +354,9 @@ export class LmdbStore implements Store {
     return this.effects.getRange({ start: [id, ''], end: [id, '\uffff'] }).map(({ value }) => value).asArray;
   }
 
-  async dueTimers(until: number, limit: number): Promise<{ id: string; timer: string; dueAt: number }[]> {
+  async dueTimers(until: number, limit: number, from = 0): Promise<{ id: string; timer: string; dueAt: number }[]> {
     return this.timers
-      .getKeys({ start: [0], end: [until, '\uffff'], limit })
+      .getKeys({ start: [from], end: [until, '\uffff'], limit })
       .map((key) => ({ dueAt: key[0], id: key[1], timer: key[2] })).asArray;
   }
 

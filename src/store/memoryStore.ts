@@ -233,10 +233,10 @@ class MemoryStore implements Store {
     return row ? [...row.effects.values()].sort((a, b) => cmp(a.key, b.key)).map(clone) : [];
   }
 
-  async dueTimers(until: number, limit: number): Promise<{ id: string; timer: string; dueAt: number }[]> {
+  async dueTimers(until: number, limit: number, from = 0): Promise<{ id: string; timer: string; dueAt: number }[]> {
     const due: { id: string; timer: string; dueAt: number }[] = [];
     for (const row of this.rows.values()) {
-      for (const t of row.meta.timers ?? []) if (t.dueAt <= until) due.push({ id: row.meta.id, timer: t.id, dueAt: t.dueAt });
+      for (const t of row.meta.timers ?? []) if (t.dueAt <= until && t.dueAt >= from) due.push({ id: row.meta.id, timer: t.id, dueAt: t.dueAt });
     }
     return due.sort((a, b) => a.dueAt - b.dueAt || cmp(a.id, b.id) || cmp(a.timer, b.timer)).slice(0, limit);
   }
