@@ -127,6 +127,8 @@ export class Runtime {
   private readonly passivationTimer?: NodeJS.Timeout;
   /** Wakes executions not in memory when their timers fall due. */
   private readonly waker: Waker;
+  /** Whether this runtime takes over interrupted executions (`recover`), also when their timers fall due. */
+  private readonly recovering: boolean;
   private readonly wakerTimer: NodeJS.Timeout;
   private inboxPolling?: Promise<void>;
   private inboxCounter = 0;
@@ -202,6 +204,7 @@ export class Runtime {
     this.inboxTimer = setInterval(() => void this.pollInbox(), this.inboxPollMs);
     this.inboxTimer.unref();
     this.passivateAfterMs = options.passivateAfterMs ?? 60_000;
+    this.recovering = options.recover ?? true;
     if (this.passivateAfterMs !== Infinity) {
       this.passivationTimer = setInterval(() => this.passivateIdle(), Math.max(10, Math.min(this.passivateAfterMs, 1_000)));
       this.passivationTimer.unref();
@@ -1030,7 +1033,10 @@ export class Runtime {
       if (this.hosts.has(id) || this.loading.has(id)) continue;
       const meta = await this.store.getMeta(id);
       if (!meta || isFinished(meta.status) || this.machines.blocked(meta)) continue;
-      if (meta.owner && meta.owner !== this.ownerId && (await this.ownership.liveOwner(meta.owner))) continue;
+      if (meta.owner !== this.ownerId) {
+        // Another's: only a recovering runtime takes over executions whose owner is gone.
+        if (!this.recovering || (meta.owner && (await this.ownership.liveOwner(meta.owner)))) continue;
+      }
       metas.push(meta);
     }
     const woken = await this.restoreBatch(metas, 'woken');
