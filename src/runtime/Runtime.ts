@@ -931,7 +931,7 @@ export class Runtime {
       let cursor: string | undefined;
       do {
         this.assertOpen();
-        const page = await this.store.list({ status, limit: RECOVERY_BATCH, ...(cursor ? { cursor } : {}) });
+        const page = await this.store.list({ status, limit: RECOVERY_BATCH, merged: false, ...(cursor ? { cursor } : {}) });
         cursor = page.cursor;
         const candidates = page.items.filter((m) => !this.hosts.has(m.id) && !this.loading.has(m.id) && !this.machines.blocked(m));
         restored += load ? await this.restoreBatch(candidates) : await this.claimPassivated(candidates);
@@ -990,12 +990,16 @@ export class Runtime {
     if (metas.length === 0) return 0;
     const claims = await this.ownership.claimMany(metas);
     let claimed = 0;
-    claims.forEach((claim, i) => {
-      if (!claim.ok) return;
+    for (const [i, claim] of claims.entries()) {
+      if (!claim.ok) continue;
       claimed++;
+      // The claimed row may be older than its journal (see Store.claimMany): read the last seq
+      // only for someone listening.
+      if (!this.events.observed) continue;
       const meta = metas[i] as ExecutionMeta;
-      this.events.next({ type: 'recovered', id: meta.id, machine: meta.machineId, seq: claim.meta.seq, at: this.ctx.clock.now() });
-    });
+      const [last] = await this.store.readJournal(meta.id, { reverse: true, limit: 1 });
+      this.events.next({ type: 'recovered', id: meta.id, machine: meta.machineId, seq: last?.seq ?? claim.meta.seq, at: this.ctx.clock.now() });
+    }
     return claimed;
   }
 

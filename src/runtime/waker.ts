@@ -3,8 +3,12 @@ import type { Clock } from './clock.js';
 
 /** Longest a wake timer is armed for: real timers overflow past 2^31 ms, and the store may change meanwhile. */
 const MAX_SLEEP_MS = 3_600_000;
-/** Timers read per look at the table. */
+/** Executions woken per batch (one claim transaction). */
 const BATCH = 256;
+/** Timer rows read per look at the table. */
+const SCAN = 2_048;
+/** How soon to look again when every due timer belongs to an execution being woken. */
+const RETRY_MS = 20;
 
 /**
  * Wakes executions that are not in memory (passivated, or interrupted and not yet recovered)
@@ -65,12 +69,24 @@ export class Waker {
 
   private async pass(): Promise<void> {
     const now = this.clock.now();
-    const due = (await this.store.dueTimers(now, BATCH)).filter((t) => !this.hosted(t.id));
-    const woken = due.length ? await this.wake([...new Set(due.map((t) => t.id))]).catch(() => 0) : 0;
+    // Rows of executions woken a moment ago stay until their transitions commit: read past them.
+    const rows = await this.store.dueTimers(now, SCAN);
+    const ids: string[] = [];
+    for (const t of rows) {
+      if (ids.length === BATCH) break;
+      if (!this.hosted(t.id) && !ids.includes(t.id)) ids.push(t.id);
+    }
+    const woken = ids.length ? await this.wake(ids).catch(() => 0) : 0;
     if (this.stopped) return;
-    // A full batch: look again (executions another live process owns are its to wake, and stay).
-    if (due.length === BATCH && woken > 0) this.again = true;
-    if (this.stopped) return;
+    if (woken > 0 && rows.length > ids.length) {
+      // More may be due: look again at once.
+      this.again = true;
+      return;
+    }
+    if (woken === 0 && ids.length === 0 && rows.length > 0) {
+      // Everything due is being woken: look again once those commits are in.
+      setTimeout(() => void this.check(), RETRY_MS).unref();
+    }
     // The earliest timer still ahead of an execution not hosted here (those due now and being
     // woken may still be in the table until their transitions commit: look past them).
     let next = Infinity;

@@ -1,5 +1,5 @@
-import { open, type Database, type RootDatabase } from 'lmdb';
-import { lockedBy, type ExecutionLockedError, SchemaVersionError, StoreFailureError } from '../errors.js';
+import { open, type Database, type Key, type RootDatabase } from 'lmdb';
+import { InvalidArgumentError, lockedBy, type ExecutionLockedError, SchemaVersionError, StoreFailureError } from '../errors.js';
 import { compareListKeys, decodeCursor, encodeCursor, pageLimit, type ListKey } from './cursor.js';
 import {
   EXECUTION_STATUSES,
@@ -25,7 +25,10 @@ import {
 export interface LmdbStoreOptions {
   /** Folder of the LMDB environment (default `./.durastate`). */
   path?: string;
-  /** Compress values of 1,000 bytes or more. A store must be reopened with the same setting. */
+  /**
+   * Compress values of 1,000 bytes or more (keyframes, large events): the default for a new
+   * store. A store keeps the setting it was created with; giving the other one is refused.
+   */
   compression?: boolean;
   /**
    * When a write counts as done: `'flush'` (default) waits until the commit is flushed to disk,
@@ -83,31 +86,41 @@ export class LmdbStore implements Store {
 
   async open(): Promise<void> {
     if (this.env) return;
+    const path = this.options.path ?? './.durastate';
     const env = open({
-      path: this.options.path ?? './.durastate',
-      compression: this.options.compression ?? false,
+      path,
       separateFlushed: true,
       maxDbs: 16,
       // Always a folder: lmdb-js takes a path with an extension ("my.store") for a single file.
       noSubdir: false,
     });
-    this.executions = env.openDB({ name: 'executions', useVersions: true });
-    this.journal = env.openDB({ name: 'journal' });
-    this.keyframes = env.openDB({ name: 'keyframes' });
-    this.index = env.openDB({ name: 'index' });
-    this.owners = env.openDB({ name: 'owners' });
-    this.effects = env.openDB({ name: 'effects' });
-    this.timers = env.openDB({ name: 'timers' });
-    this.inbox = env.openDB({ name: 'inbox' });
-    this.keys = env.openDB({ name: 'keys' });
-    this.forks = env.openDB({ name: 'forks' });
     this.system = env.openDB({ name: 'system' });
     const found = this.system.get('schema') as number | undefined;
     if (found !== undefined && found > SCHEMA_VERSION) {
       await env.close();
       throw new SchemaVersionError(found, SCHEMA_VERSION);
     }
+    // A store keeps the compression it was created with (values must be read as they were
+    // written): a new one compresses by default; one from before the setting was kept did not.
+    const recorded = this.system.get('compression') as boolean | undefined;
+    const compression = recorded ?? (found === undefined ? (this.options.compression ?? true) : false);
+    if (this.options.compression !== undefined && this.options.compression !== compression) {
+      await env.close();
+      throw new InvalidArgumentError(`The store in ${path} was created with compression ${compression ? 'on' : 'off'}: open it with compression: ${compression}, or without the option`);
+    }
+    const db = <V, K extends Key>(name: string, useVersions = false): Database<V, K> => env.openDB<V, K>({ name, compression, ...(useVersions ? { useVersions } : {}) });
+    this.executions = db('executions', true);
+    this.journal = db('journal');
+    this.keyframes = db('keyframes');
+    this.index = db('index');
+    this.owners = db('owners');
+    this.effects = db('effects');
+    this.timers = db('timers');
+    this.inbox = db('inbox');
+    this.keys = db('keys');
+    this.forks = db('forks');
     if (found === undefined) await this.system.put('schema', SCHEMA_VERSION);
+    if (recorded === undefined) await this.system.put('compression', compression);
     this.env = env;
   }
 
@@ -204,7 +217,8 @@ export class LmdbStore implements Store {
       for (const { key, value: machineId } of this.index.getRange({ start, end: [query.status, MAX_SEQ] })) {
         if (after !== undefined && compareListKeys(key, after) === 0) continue;
         if (query.machine && machineId !== query.machine) continue;
-        const meta = this.current(this.executions.get(key[2]));
+        const row = this.executions.get(key[2]);
+        const meta = query.merged === false ? row : this.current(row);
         if (!meta) continue;
         items.push(meta);
         keys.push(key);
