@@ -6,9 +6,10 @@
  * - recovery: N executions with an effect in flight, their process gone; a new runtime opens
  *   the store (`recover: true`): time until all N are hosted again (their effects restarted).
  * - passivation: N executions waiting on a timer, their process gone; a new runtime claims them
- *   without loading them (resident memory then, next to a process with none), then the timers
- *   fall due over a window and the waker loads each one from the timers table, it finishes,
- *   and it leaves memory: time until all have finished, peak and final memory.
+ *   without loading them (memory then, next to a process with none), then the timers fall due
+ *   over a window (which starts once populating and claiming are done) and the waker loads each
+ *   one from the timers table, it finishes, and it leaves memory: time from the claims until all
+ *   have finished (the window's wait included), peak and final memory.
  */
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -55,8 +56,11 @@ function run(args: string[]): string {
 
 function measure(running: number, waiting: number, dueWindowMs: number): { n: number; populateMs: number; line: RecoverLine } {
   const dir = tempDir('durastate-scale-');
+  // The timers fall due only once populating (~4k executions/s) and the recovering claims are
+  // done, so that memory is read while all of them sleep.
+  const dueIn = 10_000 + Math.ceil(waiting * 0.5);
   try {
-    const populated = JSON.parse(run(['populate', dir.path, String(running), String(waiting), String(dueWindowMs)])) as { ms: number };
+    const populated = JSON.parse(run(['populate', dir.path, String(running), String(waiting), String(dueIn), String(dueWindowMs)])) as { ms: number };
     const line = JSON.parse(run(['recover', dir.path])) as RecoverLine;
     return { n: running + waiting, populateMs: populated.ms, line };
   } finally {
@@ -69,7 +73,7 @@ export async function runScale(options: ScaleOptions, log: (line: string) => voi
   const recovery = measure(options.recovered, 0, options.dueWindowMs);
   const passivation: ScaleResult['passivation'] = [];
   for (const n of options.waiting) {
-    log(`passivation: ${n} waiting executions, timers due over ${options.dueWindowMs / 1000} s`);
+    log(`passivation: ${n} waiting executions, timers due over ${options.dueWindowMs / 1000} s, ${((10_000 + n * 0.5) / 1000).toFixed(0)} s after populating starts`);
     passivation.push(measure(0, n, options.dueWindowMs));
   }
   return { recovery, passivation };

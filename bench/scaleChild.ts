@@ -1,10 +1,10 @@
 /**
  * One measurement of the scale suite, in its own process so that its memory is its own:
  *
- *   node dist/bench/scaleChild.js populate <store> <running> <waiting> <dueInMs>
+ *   node dist/bench/scaleChild.js populate <store> <running> <waiting> <dueInMs> [<windowMs>]
  *     writes `running` executions with an effect in flight and `waiting` ones with a timer due
- *     `dueInMs` to `dueInMs * 2` from now (spread evenly), none hosted (`detach`), then exits:
- *     to the next process they are interrupted executions.
+ *     from `dueInMs` to `dueInMs + windowMs` (default `dueInMs`) after it starts, spread evenly,
+ *     none hosted (`detach`), then exits: to the next process they are interrupted executions.
  *   node dist/bench/scaleChild.js recover <store>
  *     opens a runtime on the store (recover: true) and prints one JSON line: the time until the
  *     running ones are back (hosted) and the waiting ones claimed, the resident memory then,
@@ -49,7 +49,7 @@ function heapMb(): number {
   return process.memoryUsage().heapUsed / 1e6;
 }
 
-async function populate(path: string, running: number, waiting: number, dueInMs: number): Promise<void> {
+async function populate(path: string, running: number, waiting: number, dueInMs: number, windowMs = dueInMs): Promise<void> {
   const rt = await createRuntime({ store: lmdbStore({ path }), machines, recover: false });
   const start = Date.now();
   const batch = 1_000;
@@ -59,7 +59,7 @@ async function populate(path: string, running: number, waiting: number, dueInMs:
   for (let i = 0; i < waiting; i += batch) {
     await Promise.all(
       Array.from({ length: Math.min(batch, waiting - i) }, (_, j) =>
-        rt.start('scaleSleeper', { id: `sleeper-${i + j}`, detach: true, input: { dueAt: start + dueInMs + Math.floor(((i + j) * dueInMs) / Math.max(1, waiting)) } }),
+        rt.start('scaleSleeper', { id: `sleeper-${i + j}`, detach: true, input: { dueAt: start + dueInMs + Math.floor(((i + j) * windowMs) / Math.max(1, waiting)) } }),
       ),
     );
   }
@@ -110,7 +110,7 @@ async function recover(path: string): Promise<void> {
 }
 
 const [mode, path, ...rest] = process.argv.slice(2);
-if (mode === 'populate' && path) await populate(path, Number(rest[0]), Number(rest[1]), Number(rest[2]));
+if (mode === 'populate' && path) await populate(path, Number(rest[0]), Number(rest[1]), Number(rest[2]), rest[3] === undefined ? undefined : Number(rest[3]));
 else if (mode === 'recover' && path) await recover(path);
 else {
   console.error('usage: scaleChild populate <store> <running> <waiting> <dueInMs> | recover <store>');
