@@ -122,19 +122,7 @@ export class HostedExecution implements EffectHost {
    */
   async create(input: unknown, dormant = false): Promise<void> {
     this.dormant = dormant;
-    const now = this.ctx.clock.now();
-    this.meta = {
-      id: this.id,
-      machineId: this.entry.id,
-      machineVersion: this.entry.version,
-      status: 'waiting',
-      statusSince: now,
-      seq: -1,
-      value: null,
-      createdAt: now,
-      updatedAt: now,
-      ...(dormant ? {} : { owner: this.ctx.ownerId }),
-    };
+    this.meta = this.newMeta(-1);
     // The input is journalled with transition 0 (XState's init event carries it), not kept in
     // the meta that every transition rewrites.
     if (input !== undefined) checkJson(input, '/input', false);
@@ -177,19 +165,7 @@ export class HostedExecution implements EffectHost {
     // Dormant: created only, with no owner, to run when recovered; its effects must not start here.
     this.dormant = dormant;
     const now = this.ctx.clock.now();
-    this.meta = {
-      id: this.id,
-      machineId: this.entry.id,
-      machineVersion: this.entry.version,
-      status: 'waiting',
-      statusSince: now,
-      seq: parent.seq,
-      value: null,
-      createdAt: now,
-      updatedAt: now,
-      ...(dormant ? {} : { owner: this.ctx.ownerId }),
-      parent,
-    };
+    this.meta = { ...this.newMeta(parent.seq), parent };
     this.prev = base; // the fork's first patch is from its parent's snapshot
     this.unwritten = true;
     this.reuse = reuse;
@@ -220,6 +196,23 @@ export class HostedExecution implements EffectHost {
     this.release();
     await this.created;
     await this.commit;
+  }
+
+  /** The row of an execution about to write its first transition, `seq + 1`; no owner when dormant. */
+  private newMeta(seq: number): ExecutionMeta {
+    const now = this.ctx.clock.now();
+    return {
+      id: this.id,
+      machineId: this.entry.id,
+      machineVersion: this.entry.version,
+      status: 'waiting',
+      statusSince: now,
+      seq,
+      value: null,
+      createdAt: now,
+      updatedAt: now,
+      ...(this.dormant ? {} : { owner: this.ctx.ownerId }),
+    };
   }
 
   /** Continues a stored execution from its snapshot at `meta.seq`, with its timers re-armed. */
