@@ -28,6 +28,8 @@ export const defaultScaleOptions: ScaleOptions = { recovered: 10_000, waiting: [
 
 interface RecoverLine {
   backMs: number;
+  /** The longest the event loop was held at once during recovery. */
+  maxLoopDelayMs: number;
   hosted: number;
   running: number;
   waiting: number;
@@ -83,7 +85,8 @@ export function formatScale(r: ScaleResult): string {
   const rec = r.recovery;
   const lines = [
     `Recovery of ${rec.n.toLocaleString('en')} interrupted running executions: back (all hosted, effects restarted) in **${formatMs(rec.line.backMs)}** ` +
-      `(target < 1 s: ${rec.line.backMs < 1000 ? 'met' : 'MISSED'}); ${rec.line.hosted.toLocaleString('en')} hosted; resident memory ${rec.line.rssBackMb.toFixed(0)} MB (${rec.line.baselineMb.toFixed(0)} MB before).`,
+      `(target < 1 s: ${rec.line.backMs < 1000 ? 'met' : 'MISSED'}); ${rec.line.hosted.toLocaleString('en')} hosted; the event loop held at most ${formatMs(rec.line.maxLoopDelayMs)} at once; ` +
+      `resident memory ${rec.line.rssBackMb.toFixed(0)} MB (${rec.line.baselineMb.toFixed(0)} MB before).`,
     '',
     table(
       ['waiting executions', 'claimed in', 'heap before → claimed → after', 'resident before → claimed', 'all timers fired and finished in', 'resident peak → after'],

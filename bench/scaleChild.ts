@@ -11,6 +11,7 @@
  *     and, once every timer has fired (the waiting executions are woken by the timers table and
  *     finish), the time that took and the memory after.
  */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fromPromise, setup } from 'xstate';
 import { createRuntime, lmdbStore } from '../src/index.js';
 import { collectGarbage } from './helpers.js';
@@ -70,9 +71,15 @@ async function populate(path: string, running: number, waiting: number, dueInMs:
 async function recover(path: string): Promise<void> {
   const baseline = rssMb();
   const heapBaseline = heapMb();
+  // How long the event loop was held at once while the executions came back.
+  const loop = monitorEventLoopDelay({ resolution: 10 });
+  loop.enable();
   const t0 = performance.now();
   const rt = await createRuntime({ store: lmdbStore({ path }), machines, passivateAfterMs: 500 });
   const backMs = performance.now() - t0;
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  loop.disable();
+  const maxLoopDelayMs = loop.max / 1e6;
   const stats = await rt.stats();
   const rssBack = rssMb();
   const heapBack = heapMb();
@@ -93,6 +100,7 @@ async function recover(path: string): Promise<void> {
   console.log(
     JSON.stringify({
       backMs,
+      maxLoopDelayMs,
       hosted: stats.hosted,
       running: stats.byStatus.running,
       waiting: stats.byStatus.waiting,

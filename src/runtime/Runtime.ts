@@ -75,6 +75,8 @@ import {
 
 /** Executions claimed per transaction (and listed per page) by recovery. */
 const RECOVERY_BATCH = 2_000;
+/** Executions restored between two turns of the event loop. */
+const RESTORE_SLICE = 250;
 /** How long a settled inbox entry waits for its sender to collect it. */
 const INBOX_KEEP_MS = 3_600_000;
 /** How often a runtime sweeps uncollected inbox entries. */
@@ -968,6 +970,24 @@ export class Runtime {
     let restored = 0;
     // One look at the inbox for the batch, not one per execution.
     const inbox = new Set((await this.store.pendingInbox()).map((p) => p.id));
+    // Restored a slice at a time, the event loop served between slices: a large recovery must
+    // not hold up the executions already running, nor the process's other work.
+    for (let from = 0; from < pending.length; from += RESTORE_SLICE) {
+      if (from > 0) await new Promise((resolve) => setImmediate(resolve));
+      restored += await this.restoreSlice(pending.slice(from, from + RESTORE_SLICE), claims.slice(from, from + RESTORE_SLICE), inbox, event);
+    }
+    this.assertOpen();
+    return restored;
+  }
+
+  /** Restores claimed executions together; settles each one's `loading` promise. */
+  private async restoreSlice(
+    pending: readonly { meta: ExecutionMeta; settle: { resolve(host: HostedExecution): void; reject(err: unknown): void } }[],
+    claims: readonly ClaimResult[],
+    inbox: ReadonlySet<string>,
+    event: 'recovered' | 'woken',
+  ): Promise<number> {
+    let restored = 0;
     await Promise.all(
       pending.map(async ({ meta, settle }, i) => {
         try {
@@ -981,7 +1001,6 @@ export class Runtime {
         }
       }),
     );
-    this.assertOpen();
     return restored;
   }
 
