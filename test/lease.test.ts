@@ -203,7 +203,7 @@ describe('leases: one execution, one process at a time', () => {
     expect(pidAlive(holder.pid)).toBe(true);
   });
 
-  it('a stalled owner that wakes up after the takeover cannot write to the execution any more', async () => {
+  it('a stalled owner that wakes up after the takeover cannot write to the execution any more: its send goes through the new owner\'s inbox', async () => {
     const { dir, path } = newStorePath();
     const id = 'leased-4';
     const holder = await startHolder(path, id, 500, 2);
@@ -220,16 +220,15 @@ describe('leases: one execution, one process at a time', () => {
     expect(existsSync(resumeFile)).toBe(true);
     await holder.child.waitForLine((l) => l === 'RESUMED', 'RESUMED');
     const answer = await holderStep(holder, 999);
-    // Its send must be refused (the execution belongs to this process now) ...
-    expect(answer).toMatch(/^REJECTED EXECUTION_LOCKED /);
-    expect(answer).toContain(`pid ${process.pid}`);
-    // ... and it must not have touched the history or the meta.
-    expect(await rt.get(id)).toMatchObject({ seq: 3, owner: rt.ownerId });
-    expect(await stepsInHistory(rt, id)).toEqual([0, 1, 50]);
+    // Its own write is fenced off (the execution belongs to this process now): the event goes
+    // through this process's inbox instead, and this process applies it, once, after step 50.
+    expect(answer).toBe('SENT 4');
+    expect(await rt.get(id)).toMatchObject({ seq: 4, owner: rt.ownerId });
+    expect(await stepsInHistory(rt, id)).toEqual([0, 1, 50, 999]);
     await rt.send(id, { type: 'STEP', n: 51 });
-    expect(await stepsInHistory(rt, id)).toEqual([0, 1, 50, 51]);
+    expect(await stepsInHistory(rt, id)).toEqual([0, 1, 50, 999, 51]);
     const context = (await rt.get(id))!.context as { log: string[] };
-    expect(context.log).toEqual(['step 1 (n=0)', 'step 2 (n=1)', 'step 3 (n=50)', 'step 4 (n=51)']);
+    expect(context.log).toEqual(['step 1 (n=0)', 'step 2 (n=1)', 'step 3 (n=50)', 'step 4 (n=999)', 'step 5 (n=51)']);
   });
 
   it('progress of an execution another process runs is seen from this one', async () => {

@@ -105,6 +105,8 @@ export class HostedExecution implements EffectHost {
   /** Resolves once the execution is finished and that is committed. */
   readonly settled: Promise<Settled> = new Promise((resolve) => (this.settledResolve = resolve));
   finished = false;
+  /** Set when passivation unloaded it (not finished: a send holding it loads it again). */
+  passivated = false;
   /** Real time of the last transition or delivery: passivation unloads executions idle long enough. */
   lastActive = Date.now();
   /** Writes issued and not yet settled. */

@@ -455,8 +455,7 @@ export class Runtime {
       throw new InvalidArgumentError('A send key must be a non-empty string of at most 512 characters');
     }
     const hosted = this.hosts.get(id);
-    if (hosted) return this.deliverTo(hosted, event, options.key);
-    if (!this.loading.has(id)) {
+    if (!hosted && !this.loading.has(id)) {
       const meta = await this.store.getMeta(id);
       if (!meta) throw new ExecutionNotFoundError(id);
       if (isFinished(meta.status)) throw new ExecutionFinishedError(id, meta.status);
@@ -465,10 +464,11 @@ export class Runtime {
       }
     }
     try {
-      return await this.deliverTo(await this.acquire(id), event, options.key);
+      return await this.deliverTo(hosted ?? (await this.acquire(id)), event, options.key);
     } catch (err) {
-      // Another process claimed it between the look at its owner and our claim: it is that
-      // owner's now, and the event goes through its inbox (nothing was applied here).
+      // Another process claimed it, between the look at its owner and our claim, or from under
+      // the host here (its lease lapsed): it is that owner's now, and the event goes through
+      // its inbox (nothing was applied here).
       if (err instanceof ExecutionLockedError && !this.hosts.has(id)) return this.sendThroughInbox(id, event as unknown as Json, options.key, options.timeoutMs);
       throw err;
     }
@@ -489,7 +489,9 @@ export class Runtime {
     return sending.finally(() => this.keyed.delete(slot));
   }
 
-  private async deliverNow(host: HostedExecution, event: { type: string }, sendKey?: string, inbox?: InboxEntry): Promise<SendResult> {
+  private async deliverNow(given: HostedExecution, event: { type: string }, sendKey?: string, inbox?: InboxEntry): Promise<SendResult> {
+    // Passivated while the send looked its key up: load it again.
+    const host = given.passivated ? await this.acquire(given.id) : given;
     if (host.finished) throw new ExecutionFinishedError(host.id, host.meta.status);
     let seq: number | undefined;
     try {
@@ -961,15 +963,16 @@ export class Runtime {
       return { meta, settle };
     });
     let claims: ClaimResult[];
+    let inbox: Set<string>;
     try {
       claims = await this.ownership.claimMany(metas);
+      // One look at the inbox for the batch, not one per execution.
+      inbox = new Set((await this.store.pendingInbox()).map((p) => p.id));
     } catch (err) {
       for (const p of pending) p.settle.reject(err);
       throw err;
     }
     let restored = 0;
-    // One look at the inbox for the batch, not one per execution.
-    const inbox = new Set((await this.store.pendingInbox()).map((p) => p.id));
     // Restored a slice at a time, the event loop served between slices: a large recovery must
     // not hold up the executions already running, nor the process's other work.
     for (let from = 0; from < pending.length; from += RESTORE_SLICE) {
@@ -1034,6 +1037,7 @@ export class Runtime {
     for (const [id, host] of this.hosts) {
       if (now - host.lastActive < this.passivateAfterMs || !host.passivatable() || this.consuming.has(id)) continue;
       for (const t of host.pendingTimers()) earliest = Math.min(earliest, t.dueAt);
+      host.passivated = true;
       host.stop();
       this.hosts.delete(id);
       this.hostedChanged(id, null);
@@ -1046,24 +1050,34 @@ export class Runtime {
   }
 
   /**
-   * Loads executions not in memory whose timers fell due, claimed in one transaction (those
-   * another live process owns are its to wake); resolves with how many it loaded.
+   * Loads executions not in memory whose timers fell due, claimed in one transaction; resolves
+   * with how many it loaded and the ids that are not this runtime's to wake (another live
+   * process owns them, their machine is not registered here, or they finished).
    */
-  private async wakeMany(ids: readonly string[]): Promise<number> {
-    if (this.closed) return 0;
+  private async wakeMany(ids: readonly string[]): Promise<{ loaded: number; refused: string[] }> {
+    if (this.closed) return { loaded: 0, refused: [] };
     const metas: ExecutionMeta[] = [];
+    const refused: string[] = [];
     for (const id of ids) {
       if (this.hosts.has(id) || this.loading.has(id)) continue;
       const meta = await this.store.getMeta(id);
-      if (!meta || isFinished(meta.status) || this.machines.blocked(meta)) continue;
+      if (!meta || isFinished(meta.status) || this.machines.blocked(meta)) {
+        refused.push(id);
+        continue;
+      }
       if (meta.owner !== this.ownerId) {
         // Another's: only a recovering runtime takes over executions whose owner is gone.
-        if (!this.recovering || (meta.owner && (await this.ownership.liveOwner(meta.owner)))) continue;
+        if (!this.recovering || (meta.owner && (await this.ownership.liveOwner(meta.owner)))) {
+          refused.push(id);
+          continue;
+        }
       }
       metas.push(meta);
     }
-    const woken = await this.restoreBatch(metas, 'woken');
-    return woken;
+    // A send may have started loading one of them while we read: it is that send's now.
+    const free = metas.filter((m) => !this.hosts.has(m.id) && !this.loading.has(m.id));
+    const loaded = await this.restoreBatch(free, 'woken');
+    return { loaded, refused };
   }
 
   /** Stops hosting (executions stay running/waiting in the store for the next runtime), closes the store. */
@@ -1119,8 +1133,11 @@ export class Runtime {
     if (hosted) return Promise.resolve(hosted);
     let loading = this.loading.get(id);
     if (!loading) {
-      loading = this.load(id).finally(() => this.loading.delete(id));
-      this.loading.set(id, loading);
+      const own: Promise<HostedExecution> = this.load(id).finally(() => {
+        if (this.loading.get(id) === own) this.loading.delete(id);
+      });
+      this.loading.set(id, own);
+      loading = own;
     }
     return loading;
   }

@@ -9,6 +9,8 @@ const BATCH = 256;
 const SCAN = 2_048;
 /** How soon to look again when every due timer belongs to an execution being woken. */
 const RETRY_MS = 20;
+/** How long an execution refused a wake (another's, blocked) is passed over before it is asked again (real ms). */
+const REFUSED_MS = 10_000;
 
 /**
  * Wakes executions that are not in memory (passivated, or interrupted and not yet recovered)
@@ -22,14 +24,16 @@ export class Waker {
   private running?: Promise<void>;
   private again = false;
   private stopped = false;
+  /** Executions refused a wake, until when they are passed over: their rows must not hide others'. */
+  private readonly refused = new Map<string, number>();
 
   constructor(
     private readonly store: Store,
     private readonly clock: Clock,
     /** Whether the execution is in memory here (its own timers are armed in its actor). */
     private readonly hosted: (id: string) => boolean,
-    /** Loads the executions (restoring one fires its due timers); resolves with how many it loaded. */
-    private readonly wake: (ids: string[]) => Promise<number>,
+    /** Loads the executions (restoring one fires its due timers): how many it loaded, which are not its to wake. */
+    private readonly wake: (ids: string[]) => Promise<{ loaded: number; refused: string[] }>,
   ) {}
 
   /**
@@ -69,33 +73,40 @@ export class Waker {
 
   private async pass(): Promise<void> {
     const now = this.clock.now();
-    // Rows of executions woken a moment ago stay until their transitions commit: read past them.
+    const real = Date.now();
+    for (const [id, until] of this.refused) if (until <= real) this.refused.delete(id);
+    // Rows of executions woken a moment ago stay until their transitions commit, and rows of
+    // executions refused stay for good: read past them.
     const rows = await this.store.dueTimers(now, SCAN);
     const ids: string[] = [];
     for (const t of rows) {
       if (ids.length === BATCH) break;
-      if (!this.hosted(t.id) && !ids.includes(t.id)) ids.push(t.id);
+      if (!this.hosted(t.id) && !this.refused.has(t.id) && !ids.includes(t.id)) ids.push(t.id);
     }
-    const woken = ids.length ? await this.wake(ids).catch(() => 0) : 0;
+    const { loaded, refused } = ids.length ? await this.wake(ids).catch(() => ({ loaded: 0, refused: [] as string[] })) : { loaded: 0, refused: [] as string[] };
+    for (const id of refused) this.refused.set(id, real + REFUSED_MS);
     if (this.stopped) return;
-    if (woken > 0 && rows.length > ids.length) {
+    if ((loaded > 0 || refused.length > 0) && rows.length > ids.length) {
       // More may be due: look again at once.
       this.again = true;
       return;
     }
-    if (woken === 0 && ids.length === 0 && rows.length > 0) {
+    if (loaded === 0 && ids.length === 0 && rows.length > 0 && rows.some((t) => this.hosted(t.id))) {
       // Everything due is being woken: look again once those commits are in.
       setTimeout(() => void this.check(), RETRY_MS).unref();
     }
     // The earliest timer still ahead of an execution not hosted here (those due now and being
     // woken may still be in the table until their transitions commit: look past them).
     let next = Infinity;
-    for (const t of await this.store.dueTimers(Number.MAX_SAFE_INTEGER, BATCH, now + 1)) {
-      if (!this.hosted(t.id)) {
+    const ahead = await this.store.dueTimers(Number.MAX_SAFE_INTEGER, SCAN, now + 1);
+    for (const t of ahead) {
+      if (!this.hosted(t.id) && !this.refused.has(t.id)) {
         next = t.dueAt;
         break;
       }
     }
+    // A full page of timers of executions in memory here: look again when the last of them is due.
+    if (next === Infinity && ahead.length === SCAN) next = (ahead[ahead.length - 1] as { dueAt: number }).dueAt;
     this.arm(next);
   }
 
