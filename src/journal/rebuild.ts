@@ -25,16 +25,39 @@ export async function rebuildSnapshot(store: Store, id: string, seq: number): Pr
 export async function rebuildWithKeyframe(store: Store, id: string, seq: number): Promise<{ snapshot: Json; keyframe: KeyframeState } | undefined> {
   const keyframe = await store.keyframeAtOrBefore(id, seq);
   if (!keyframe) return undefined;
-  const bytes = JSON.stringify(keyframe.snapshot).length;
-  if (keyframe.seq === seq) return { snapshot: keyframe.snapshot, keyframe: { seq, bytes, patchBytes: 0 } };
-  const entries = await store.readJournal(id, { from: keyframe.seq + 1, to: seq });
+  if (keyframe.seq === seq) return { snapshot: keyframe.snapshot, keyframe: bookkeeping(keyframe, 0) };
+  const replayed = replay(keyframe, await store.readJournal(id, { from: keyframe.seq + 1, to: seq }));
+  return { snapshot: replayed.snapshot, keyframe: bookkeeping(keyframe, replayed.patchBytes) };
+}
+
+/**
+ * A keyframe with the journal entries from it on (its own entry may be among them, its patch is
+ * not applied again): the snapshot after the last entry, the patch bytes since the keyframe, and
+ * the timers and effects pending then (at the keyframe's own entry an absent list means none;
+ * later, unchanged).
+ */
+function replay(
+  keyframe: { seq: number; snapshot: Json },
+  entries: readonly JournalEntry[],
+): { snapshot: Json; patchBytes: number; timers: TimerRecord[]; effects: Record<string, { key: string; seq: number }> } {
   let doc = keyframe.snapshot;
   let patchBytes = 0;
+  let timers: TimerRecord[] = [];
+  let effects: Record<string, { key: string; seq: number }> = {};
   for (const entry of entries) {
-    doc = applyOps(doc, entry.patch);
-    if (entry.patch.length) patchBytes += JSON.stringify(entry.patch).length;
+    if (entry.seq > keyframe.seq) {
+      doc = applyOps(doc, entry.patch);
+      if (entry.patch.length) patchBytes += JSON.stringify(entry.patch).length;
+    }
+    if (entry.timers) timers = entry.timers;
+    if (entry.effects) effects = entry.effects;
   }
-  return { snapshot: doc, keyframe: { seq: keyframe.seq, bytes, patchBytes } };
+  return { snapshot: doc, patchBytes, timers, effects };
+}
+
+/** Where the keyframe policy stands after `patchBytes` of patches written since `keyframe`. */
+function bookkeeping(keyframe: { seq: number; snapshot: Json }, patchBytes: number): KeyframeState {
+  return { seq: keyframe.seq, bytes: JSON.stringify(keyframe.snapshot).length, patchBytes };
 }
 
 /**
@@ -48,15 +71,8 @@ export async function rebuildLatest(store: Store, id: string): Promise<{ snapsho
   const entries = await store.readJournal(id, { from: keyframe.seq });
   const last = entries[entries.length - 1];
   if (!last) return undefined;
-  const bytes = JSON.stringify(keyframe.snapshot).length;
-  let doc = keyframe.snapshot;
-  let patchBytes = 0;
-  for (const entry of entries) {
-    if (entry.seq === keyframe.seq) continue;
-    doc = applyOps(doc, entry.patch);
-    if (entry.patch.length) patchBytes += JSON.stringify(entry.patch).length;
-  }
-  return { snapshot: doc, keyframe: { seq: keyframe.seq, bytes, patchBytes }, last };
+  const replayed = replay(keyframe, entries);
+  return { snapshot: replayed.snapshot, keyframe: bookkeeping(keyframe, replayed.patchBytes), last };
 }
 
 /** An execution as it was right after transition `seq`: what a fork or a rewind continues from. */
@@ -85,16 +101,8 @@ export async function rebuildPoint(store: Store, id: string, seq: number): Promi
   const entries = await store.readJournal(id, { from: keyframe.seq, to: seq });
   const entry = entries[entries.length - 1];
   if (!entry || entry.seq !== seq) return undefined;
-  let doc = keyframe.snapshot;
-  // At the keyframe's own entry, an absent list means none pending; later, unchanged.
-  let timers: TimerRecord[] = [];
-  let effects: Record<string, { key: string; seq: number }> = {};
-  for (const e of entries) {
-    if (e.seq > keyframe.seq) doc = applyOps(doc, e.patch);
-    if (e.timers) timers = e.timers;
-    if (e.effects) effects = e.effects;
-  }
-  return { snapshot: doc, entry, timers, effects };
+  const { snapshot, timers, effects } = replay(keyframe, entries);
+  return { snapshot, entry, timers, effects };
 }
 
 /** Applies a patch in place (the document must be the caller's own copy). */

@@ -411,7 +411,10 @@ export class Runtime {
     return { id };
   }
 
-  /** Stops hosting a dormant execution that was only written (nothing more is written). */
+  /**
+   * Stops hosting an execution without writing anything (a dormant one only written, one
+   * released for a delete or rewind, one passivated): it stays as it is in the store.
+   */
   private unhost(host: HostedExecution): void {
     if (this.hosts.get(host.id) !== host) return;
     host.stop();
@@ -873,9 +876,7 @@ export class Runtime {
   private async release(id: string, meta: ExecutionMeta): Promise<void> {
     const host = this.hosts.get(id);
     if (!host) return this.assertReleasable(meta);
-    host.stop();
-    this.hosts.delete(id);
-    this.hostedChanged(id, null);
+    this.unhost(host);
     await host.commit.catch(() => {});
   }
 
@@ -1038,9 +1039,7 @@ export class Runtime {
       if (now - host.lastActive < this.passivateAfterMs || !host.passivatable() || this.consuming.has(id)) continue;
       for (const t of host.pendingTimers()) earliest = Math.min(earliest, t.dueAt);
       host.passivated = true;
-      host.stop();
-      this.hosts.delete(id);
-      this.hostedChanged(id, null);
+      this.unhost(host);
       this.lifecycles.next({ type: 'stopped', id, at: this.ctx.clock.now() });
       this.events.next({ type: 'passivated', id, at: this.ctx.clock.now() });
       unloaded++;

@@ -62,7 +62,7 @@ export async function prepareFork(store: Store, entry: MachineEntry, chain: Chai
   const active = new Set(nodes.map((n) => n.id));
   const timers = point.timers
     .filter((t) => !t.xid.startsWith('xstate.after.') || t.source.length > 0 || active.has(afterStateOf(t.xid)))
-    .map((t) => ({ ...t, dueAt: now + Math.max(0, t.dueAt - point.entry.at) }));
+    .map((t) => keepTimeLeft(t, point.entry.at, now));
   for (const node of nodes) {
     if (before.has(node.id)) continue;
     for (const { eventType, delay } of uniqueDelays(node)) {
@@ -85,6 +85,11 @@ export async function prepareFork(store: Store, entry: MachineEntry, chain: Chai
     throw new InvalidArgumentError(`fork's effects option is 'rerun' or 'reuse', got ${JSON.stringify(options.effects)}`);
   }
   return { base: point.snapshot, snapshot: snapshot as unknown as Json, timers, reuse };
+}
+
+/** A timer pending at a point of history (at `then`), re-armed at `now` with the time it had left. */
+function keepTimeLeft(t: TimerRecord, then: number, now: number): TimerRecord {
+  return { ...t, dueAt: now + Math.max(0, t.dueAt - then) };
 }
 
 /** What prepareFork reads of XState's state nodes (internal to XState 5, pinned by the fork tests). */
@@ -165,7 +170,7 @@ export async function prepareRewind(
   if (!moved) throw new InvalidArgumentError(`The snapshot of "${id}" at seq ${cut} cannot be rebuilt`);
   const { meta } = chain;
   const { now } = options;
-  const timers = point.timers.map((t) => ({ ...t, dueAt: now + Math.max(0, t.dueAt - point.entry.at) }));
+  const timers = point.timers.map((t) => keepTimeLeft(t, point.entry.at, now));
   const value = point.entry.value;
   const status = point.entry.status;
   const { output: _output, error: _error, effects: _effects, timers: _timers, ...kept } = row;
