@@ -6,7 +6,7 @@
 import fc from 'fast-check';
 import fastJsonPatch, { type Operation } from 'fast-json-patch';
 import { describe, expect, it } from 'vitest';
-import { NonJsonStateError, applyOps, checkJson, diffSnapshots, pointerToPath, type Json, type PatchOperation } from '../src/internal.js';
+import { NonJsonStateError, applyOps, checkJson, diffSnapshots, patchBytes, pointerToPath, type Json, type PatchOperation } from '../src/internal.js';
 
 const { applyPatch } = fastJsonPatch;
 
@@ -280,6 +280,33 @@ describe('diffSnapshots: properties', () => {
         }
       }),
       { numRuns: 150 },
+    );
+  });
+});
+
+describe('patchBytes, the keyframe rule’s measure', () => {
+  it('equals the length of the patch as JSON, for random patches', () => {
+    fc.assert(
+      fc.property(pairArb, ({ prev, next }) => {
+        const ops = diffSnapshots(prev, next);
+        expect(patchBytes(ops)).toBe(ops.length ? JSON.stringify(ops).length : 0);
+      }),
+      { numRuns: 400 },
+    );
+  });
+
+  it('equals it for strings JSON escapes: quotes, control characters, lone surrogates', () => {
+    const text = fc.string({ unit: fc.oneof(fc.constantFrom('"', '\\', '\n', '\u0000', '\u001f', '\ud800', '\udfff', '\u2028', 'é'), fc.string({ unit: 'binary', maxLength: 1 })) });
+    fc.assert(
+      fc.property(text, text, (path, value) => {
+        const ops: PatchOperation[] = [
+          { op: 'replace', path: `/${path}`, value },
+          { op: 'remove', path },
+          { op: 'add', path: '/n', value: -0.000123 },
+        ];
+        expect(patchBytes(ops)).toBe(JSON.stringify(ops).length);
+      }),
+      { numRuns: 300 },
     );
   });
 });

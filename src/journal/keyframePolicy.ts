@@ -1,4 +1,4 @@
-import type { KeyframeState } from '../store/Store.js';
+import type { KeyframeState, PatchOperation } from '../store/Store.js';
 
 /** Default: a keyframe at least every 128 transitions, so a rebuild applies at most 127 patches. */
 export const DEFAULT_KEYFRAME_EVERY = 128;
@@ -42,4 +42,46 @@ export function shouldKeyframe(
 export function nextKeyframeState(state: KeyframeState, seq: number, patchBytes: number, keyframeBytes?: number): KeyframeState {
   if (keyframeBytes !== undefined) return { seq, bytes: keyframeBytes, patchBytes: 0 };
   return { seq: state.seq, bytes: state.bytes, patchBytes: state.patchBytes + patchBytes };
+}
+
+/** Characters that JSON.stringify escapes in a string (lone surrogates among them). */
+const ESCAPED = /["\\\u0000-\u001f\ud800-\udfff]/;
+
+/**
+ * `JSON.stringify(patch).length`, the keyframe rule's measure of a patch, without building the
+ * string: it is taken on every transition, and a small patch's string cost as much as the rest
+ * of the bookkeeping together.
+ *
+ * @example
+ * ```ts
+ * patchBytes([{ op: 'replace', path: '/context/n', value: 2 }]); // 44, as JSON.stringify gives
+ * ```
+ */
+export function patchBytes(patch: readonly PatchOperation[]): number {
+  if (patch.length === 0) return 0;
+  let bytes = patch.length + 1; // brackets and commas
+  for (const op of patch) {
+    const { value } = op as { value?: unknown };
+    const keys = value === undefined ? 2 : 3;
+    if (Object.keys(op).length !== keys) {
+      bytes += JSON.stringify(op).length;
+      continue;
+    }
+    // {"op":"…","path":…} and ,"value":…
+    bytes += 17 + op.op.length + jsonBytes(op.path) + (value === undefined ? 0 : 9 + jsonBytes(value));
+  }
+  return bytes;
+}
+
+function jsonBytes(value: unknown): number {
+  switch (typeof value) {
+    case 'string':
+      return ESCAPED.test(value) ? JSON.stringify(value).length : value.length + 2;
+    case 'number':
+      return String(value).length;
+    case 'boolean':
+      return value ? 4 : 5;
+    default:
+      return value === null ? 4 : JSON.stringify(value).length;
+  }
 }

@@ -1,6 +1,7 @@
 import fastJsonPatch from 'fast-json-patch';
 import type { Operation } from 'fast-json-patch';
 import type { JournalEntry, Json, KeyframeState, PatchOperation, Store, TimerRecord } from '../store/Store.js';
+import { patchBytes as patchSize } from './keyframePolicy.js';
 
 const { applyPatch } = fastJsonPatch;
 
@@ -47,7 +48,7 @@ function replay(
   for (const entry of entries) {
     if (entry.seq > keyframe.seq) {
       doc = applyOps(doc, entry.patch);
-      if (entry.patch.length) patchBytes += JSON.stringify(entry.patch).length;
+      patchBytes += patchSize(entry.patch);
     }
     if (entry.timers) timers = entry.timers;
     if (entry.effects) effects = entry.effects;

@@ -1,7 +1,7 @@
 import { createActor, type AnyActor, type AnyActorRef, type AnyMachineSnapshot } from 'xstate';
-import { EventNotAcceptedError, ExecutionExistsError, ExecutionFailedError, toErrorRecord, type ErrorRecord } from '../errors.js';
+import { EventNotAcceptedError, ExecutionExistsError, ExecutionFailedError, NonJsonStateError, toErrorRecord, type ErrorRecord } from '../errors.js';
 import { checkJson, diffSnapshots } from '../journal/diff.js';
-import { nextKeyframeState, shouldKeyframe } from '../journal/keyframePolicy.js';
+import { nextKeyframeState, patchBytes, shouldKeyframe } from '../journal/keyframePolicy.js';
 import {
   isFinished,
   type EffectRecord,
@@ -20,6 +20,7 @@ import type { Clock } from './clock.js';
 import { bindEffectHost, type EffectEvent, type EffectHost, type EffectTicket } from './effects.js';
 import type { MachineEntry } from './registry.js';
 import type { RetryPolicy } from './retry.js';
+import { SnapshotPersister } from './persisted.js';
 import { statusOf } from './status.js';
 import { pendingTimers, rearmTimers, sameTimers } from './timers.js';
 
@@ -111,12 +112,15 @@ export class HostedExecution implements EffectHost {
   lastActive = Date.now();
   /** Writes issued and not yet settled. */
   private inFlightWrites = 0;
+  private readonly persister: SnapshotPersister;
 
   constructor(
     private readonly ctx: HostContext,
     readonly entry: MachineEntry,
     readonly id: string,
-  ) {}
+  ) {
+    this.persister = new SnapshotPersister(entry.machine);
+  }
 
   /**
    * Starts a new execution; resolves once transition 0 is durable. A `dormant` one is only
@@ -518,11 +522,18 @@ export class HostedExecution implements EffectHost {
       return;
     }
     try {
-      let persisted = this.entry.machine.getPersistedSnapshot(snapshot) as Record<string, unknown>;
-      if (snapshot.status === 'error') persisted = { ...persisted, error: toErrorRecord(snapshot.error) };
-      let patch: PatchOperation[] = [];
-      if (this.prev === undefined) checkJson(persisted, '');
-      else patch = diffSnapshots(this.prev, persisted);
+      let persisted = this.persistedOf(snapshot);
+      let patch: PatchOperation[];
+      try {
+        patch = this.patchTo(persisted);
+      } catch (err) {
+        // Refused in the fast form: an actor ref in context is not JSON until XState's own form
+        // replaces it by its id. If that form passes, keep to it.
+        if (!(err instanceof NonJsonStateError) || !this.persister.lastFast) throw err;
+        persisted = this.persistedOf(snapshot, true);
+        patch = this.patchTo(persisted);
+        this.persister.useXState();
+      }
       this.lastSnapshot = snapshot;
       if (patch.length === 0 && childOnly && !this.forced && this.invoked.size === 0 && sameTimers(this.timers, this.currentTimers().timers)) return;
       this.forced = false;
@@ -532,16 +543,28 @@ export class HostedExecution implements EffectHost {
     }
   }
 
+  private persistedOf(snapshot: AnyMachineSnapshot, xstate = false): Record<string, unknown> {
+    const persisted = xstate ? this.persister.xstate(snapshot) : this.persister.of(snapshot);
+    return snapshot.status === 'error' ? { ...persisted, error: toErrorRecord(snapshot.error) } : persisted;
+  }
+
+  /** The patch from the last written snapshot (none for the first, which is checked whole). */
+  private patchTo(persisted: Record<string, unknown>): PatchOperation[] {
+    if (this.prev !== undefined) return diffSnapshots(this.prev, persisted);
+    checkJson(persisted, '');
+    return [];
+  }
+
   private write(cause: { type: string }, persisted: Json, patch: PatchOperation[], status: ExecutionStatus, snapshot?: AnyMachineSnapshot): void {
     const first = this.unwritten;
     this.unwritten = false;
     const seq = this.meta.seq + 1;
     const now = this.ctx.clock.now();
-    const patchBytes = patch.length ? JSON.stringify(patch).length : 0;
+    const bytes = patchBytes(patch);
     const final = isFinished(status);
-    const keyframe = first || this.keyframeNext || shouldKeyframe(this.keyframe, seq, patchBytes, final, this.ctx.keyframeEvery);
+    const keyframe = first || this.keyframeNext || shouldKeyframe(this.keyframe, seq, bytes, final, this.ctx.keyframeEvery);
     this.keyframeNext = false;
-    this.keyframe = nextKeyframeState(this.keyframe, seq, patchBytes, keyframe ? JSON.stringify(persisted).length : undefined);
+    this.keyframe = nextKeyframeState(this.keyframe, seq, bytes, keyframe ? JSON.stringify(persisted).length : undefined);
     const previous = first ? undefined : { status: this.meta.status, statusSince: this.meta.statusSince };
     // Whether the execution's row changes beyond seq, value and time (which the journal carries).
     let rowChanged = first || final || previous?.status !== status;
@@ -603,33 +626,24 @@ export class HostedExecution implements EffectHost {
     this.timers = timers;
     this.timerSources = sources;
     const emit = (): void => {
-      this.commit = this.issue(write, first);
+      const commit = this.issue(write, first);
+      this.commit = commit;
       this.lastActive = Date.now();
       this.inFlightWrites++;
-      const settled = (): void => void this.inFlightWrites--;
-      this.commit.then(settled, settled);
-      this.ctx.clock.track?.(this.commit);
-      if (this.ctx.onCommitted) {
-        const committed = this.ctx.onCommitted;
-        this.commit.then(
-          () => committed(this, write, cause),
-          () => {},
-        );
-      }
-      if (started.length && !this.dormant) {
-        const effects = meta.effects ?? {};
-        // Commit before effect: the effects' code starts once this transition is durable.
-        this.commit.then(
-          () => {
-            for (const [childId, resolve] of started) {
-              const key = (effects[childId] as { key: string }).key;
-              const record = reused.find((r) => r.key === key);
-              resolve({ key, ...(record ? { record } : {}) });
-            }
-          },
-          () => {},
-        );
-      }
+      this.ctx.clock.track?.(commit);
+      // One reaction per commit for everything that follows it (a transition's hot path).
+      commit.then(
+        () => {
+          this.inFlightWrites--;
+          this.ctx.onCommitted?.(this, write, cause);
+          // Commit before effect: the effects' code starts once this transition is durable.
+          if (started.length && !this.dormant) this.startEffects(started, meta.effects ?? {}, reused);
+        },
+        (err: unknown) => {
+          this.inFlightWrites--;
+          this.onCommitFailed(err);
+        },
+      );
       if (final) this.finish();
     };
     if (this.held) this.held.push(emit);
@@ -641,14 +655,20 @@ export class HostedExecution implements EffectHost {
   }
 
   private issue(write: TransitionWrite, first: boolean): Promise<void> {
-    const written =
-      first && write.meta
-        ? (this.created = this.ctx.store.create({ ...write, meta: write.meta }).then((created) => {
-            if (!created) throw new ExecutionExistsError(this.id);
-          }))
-        : this.ctx.store.append(write);
-    written.catch((err: unknown) => this.onCommitFailed(err));
-    return written;
+    if (!first || !write.meta) return this.ctx.store.append(write);
+    this.created = this.ctx.store.create({ ...write, meta: write.meta }).then((created) => {
+      if (!created) throw new ExecutionExistsError(this.id);
+    });
+    return this.created;
+  }
+
+  /** Hands the effects XState started in a committed transition their keys (and reused results). */
+  private startEffects(started: readonly [string, (ticket: EffectTicket) => void][], effects: Record<string, { key: string }>, reused: EffectRecord[]): void {
+    for (const [childId, resolve] of started) {
+      const key = (effects[childId] as { key: string }).key;
+      const record = reused.find((r) => r.key === key);
+      resolve({ key, ...(record ? { record } : {}) });
+    }
   }
 
   /**

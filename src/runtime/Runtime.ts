@@ -478,8 +478,12 @@ export class Runtime {
   }
 
   /** Delivers to a hosted execution, applying an idempotency key at most once. */
-  private async deliverTo(host: HostedExecution, event: { type: string }, key?: string, inbox?: InboxEntry): Promise<SendResult> {
+  private deliverTo(host: HostedExecution, event: { type: string }, key?: string, inbox?: InboxEntry): Promise<SendResult> {
     if (key === undefined) return this.deliverNow(host, event, undefined, inbox);
+    return this.deliverKeyed(host, event, key, inbox);
+  }
+
+  private async deliverKeyed(host: HostedExecution, event: { type: string }, key: string, inbox?: InboxEntry): Promise<SendResult> {
     const slot = `${host.id}\u0000${key}`;
     const earlier = this.keyed.get(slot);
     if (earlier) return earlier.then((r) => ({ seq: r.seq, duplicate: true }));
@@ -492,21 +496,23 @@ export class Runtime {
     return sending.finally(() => this.keyed.delete(slot));
   }
 
-  private async deliverNow(given: HostedExecution, event: { type: string }, sendKey?: string, inbox?: InboxEntry): Promise<SendResult> {
+  /** Not `async`: a send's hot path, one promise reaction from the commit to the caller. */
+  private deliverNow(given: HostedExecution, event: { type: string }, sendKey?: string, inbox?: InboxEntry): Promise<SendResult> {
     // Passivated while the send looked its key up: load it again.
-    const host = given.passivated ? await this.acquire(given.id) : given;
-    if (host.finished) throw new ExecutionFinishedError(host.id, host.meta.status);
+    if (given.passivated) return this.acquire(given.id).then((host) => this.deliverNow(host, event, sendKey, inbox));
+    const host = given;
+    if (host.finished) return Promise.reject(new ExecutionFinishedError(host.id, host.meta.status));
     let seq: number | undefined;
     try {
-      seq = host.deliver(event, { ...(sendKey !== undefined ? { sendKey } : {}), ...(inbox ? { inbox } : {}) });
+      seq = host.deliver(event, sendKey === undefined && !inbox ? undefined : { ...(sendKey !== undefined ? { sendKey } : {}), ...(inbox ? { inbox } : {}) });
     } catch (err) {
       // The event crashed the actor: the caller learns the supervisor's outcome.
-      if (err instanceof AwaitingRestart) return { seq: await err.outcome, duplicate: false };
-      throw err;
+      if (err instanceof AwaitingRestart) return err.outcome.then((restarted) => ({ seq: restarted, duplicate: false }));
+      return Promise.reject(err);
     }
-    if (seq === undefined) throw new EventNotAcceptedError(host.id, event.type, host.meta.value);
-    await host.commit;
-    return { seq, duplicate: false };
+    if (seq === undefined) return Promise.reject(new EventNotAcceptedError(host.id, event.type, host.meta.value));
+    const result: SendResult = { seq, duplicate: false };
+    return host.commit.then(() => result);
   }
 
   /** The sender's side of the inbox: append, then wait for the owner's result. */
