@@ -4,7 +4,8 @@
  */
 import { open } from 'lmdb';
 import { afterEach, describe, expect, it } from 'vitest';
-import { InvalidArgumentError, lmdbStore } from '../src/index.js';
+import { assign, createMachine } from 'xstate';
+import { InvalidArgumentError, createRuntime, lmdbStore } from '../src/index.js';
 import { SCHEMA_VERSION } from '../src/internal.js';
 import { tempDir } from './helpers.js';
 
@@ -19,10 +20,10 @@ function dir(): string {
   return d.path;
 }
 
-async function recorded(path: string): Promise<unknown> {
+async function recorded(path: string, setting = 'compression'): Promise<unknown> {
   const env = open({ path, maxDbs: 16, readOnly: true });
   try {
-    return env.openDB({ name: 'system' }).get('compression');
+    return env.openDB({ name: 'system' }).get(setting);
   } finally {
     await env.close();
   }
@@ -65,5 +66,44 @@ describe('lmdbStore compression', () => {
     await store.open();
     await store.close();
     expect(await recorded(path)).toBe(false);
+  });
+});
+
+describe('lmdbStore shared record structures', () => {
+  const entry = (seq: number) => ({ seq, at: seq, event: { type: 'E', n: seq }, patch: [{ op: 'replace' as const, path: '/context/n', value: seq }], value: 'on', status: 'waiting' as const });
+
+  it('a new store shares them in journal and keyframes, and records it', async () => {
+    const path = dir();
+    const machine = createMachine({ id: 'm', context: { n: 0 }, on: { E: { actions: assign({ n: ({ context }) => context.n + 1 }) } } });
+    const rt = await createRuntime({ store: lmdbStore({ path }), machines: [machine], recover: false });
+    const { id } = await rt.start('m');
+    await rt.send(id, { type: 'E' });
+    await rt.close();
+    expect(await recorded(path, 'structures')).toBe(true);
+    const env = open({ path, maxDbs: 16, readOnly: true });
+    try {
+      for (const name of ['journal', 'keyframes']) expect(env.openDB({ name }).getBinary(Symbol.for('structures')), name).toBeDefined();
+      expect(env.openDB({ name: 'executions' }).getBinary(Symbol.for('structures'))).toBeUndefined();
+    } finally {
+      await env.close();
+    }
+    const again = await createRuntime({ store: lmdbStore({ path }), machines: [machine], recover: false });
+    expect((await again.get(id))?.context).toEqual({ n: 1 });
+    await again.close();
+  });
+
+  it('a store made before the setting was kept reads and writes its values without them', async () => {
+    const path = dir();
+    // As an older durastate left it: schema and compression recorded, each value with its own structures.
+    const env = open({ path, maxDbs: 16 });
+    await env.openDB({ name: 'system' }).put('schema', SCHEMA_VERSION);
+    await env.openDB({ name: 'system' }).put('compression', false);
+    await env.openDB({ name: 'journal', compression: false }).put(['old', 0], entry(0));
+    await env.close();
+    const store = lmdbStore({ path });
+    await store.open();
+    expect(await store.readJournal('old')).toEqual([entry(0)]);
+    await store.close();
+    expect(await recorded(path, 'structures')).toBe(false);
   });
 });
