@@ -73,6 +73,41 @@ function diffArray(prev: unknown[], next: unknown[], path: string, ops: PatchOpe
  * false), or throws a {@link NonJsonStateError} naming the first path that is not.
  */
 export function checkJson(value: unknown, path: string, freezing = true): void {
+  // The common case walks without building a path per key; only a refusal walks again to name it.
+  if (isJson(value, freezing)) return;
+  namePath(value, path, freezing);
+  fail(path, 'not JSON data'); // namePath names the first refused path; this is never reached
+}
+
+/** Whether `value` is JSON data (see checkJson), freezing its objects unless `freezing` is false. */
+function isJson(value: unknown, freezing: boolean): boolean {
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return true;
+    case 'number':
+      return Number.isFinite(value);
+    case 'object': {
+      if (value === null) return true;
+      if (Array.isArray(value)) {
+        for (let i = 0; i < value.length; i++) if (!isJson(value[i], freezing)) return false;
+      } else {
+        if (!isPlain(value)) return false;
+        for (const key in value) {
+          const v = (value as Record<string, unknown>)[key];
+          if (v !== undefined && !isJson(v, freezing)) return false;
+        }
+      }
+      if (freezing) freeze(value);
+      return true;
+    }
+    default:
+      return false;
+  }
+}
+
+/** Throws the error naming the first path of `value` that is not JSON data. */
+function namePath(value: unknown, path: string, freezing: boolean): void {
   switch (typeof value) {
     case 'string':
     case 'boolean':
@@ -86,12 +121,12 @@ export function checkJson(value: unknown, path: string, freezing = true): void {
     case 'object':
       if (value === null) return;
       if (Array.isArray(value)) {
-        for (let i = 0; i < value.length; i++) checkJson(value[i], `${path}/${i}`, freezing);
+        for (let i = 0; i < value.length; i++) namePath(value[i], `${path}/${i}`, freezing);
       } else {
         checkPlain(value, path);
         for (const key in value) {
           const v = (value as Record<string, unknown>)[key];
-          if (v !== undefined) checkJson(v, child(path, key), freezing);
+          if (v !== undefined) namePath(v, child(path, key), freezing);
         }
       }
       if (freezing) freeze(value);
@@ -99,6 +134,12 @@ export function checkJson(value: unknown, path: string, freezing = true): void {
     default:
       fail(path, `a ${typeof value}`);
   }
+}
+
+function isPlain(value: object): boolean {
+  if (Object.hasOwn(value, '__proto__')) return false;
+  const proto = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
 }
 
 function checkPlain(value: object, path: string): void {

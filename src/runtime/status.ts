@@ -20,7 +20,9 @@ export function statusOf(snapshot: AnyMachineSnapshot): ExecutionStatus {
 }
 
 function hasWorkInFlight(snapshot: AnyMachineSnapshot): boolean {
-  for (const child of Object.values(snapshot.children) as (AnyActorRef | undefined)[]) {
+  const children = snapshot.children as Record<string, AnyActorRef | undefined>;
+  for (const id in children) {
+    const child = children[id];
     if (!child) continue;
     const childSnapshot = child.getSnapshot() as { status?: string; children?: unknown };
     if (childSnapshot.status !== 'active') continue;

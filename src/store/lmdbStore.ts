@@ -1,4 +1,4 @@
-import { open, type Database, type Key, type RootDatabase } from 'lmdb';
+import { open, type Database, type DatabaseOptions, type Key, type RootDatabase } from 'lmdb';
 import { InvalidArgumentError, lockedBy, type ExecutionLockedError, SchemaVersionError, StoreFailureError } from '../errors.js';
 import { compareListKeys, decodeCursor, encodeCursor, pageLimit, type ListKey } from './cursor.js';
 import {
@@ -39,8 +39,6 @@ export interface LmdbStoreOptions {
 }
 
 const MAX_SEQ = Number.MAX_SAFE_INTEGER;
-/** Where a database with shared record structures keeps them (see `open`). */
-const STRUCTURES = Symbol.for('structures');
 
 /**
  * The default store: one embedded LMDB environment with named databases
@@ -110,20 +108,19 @@ export class LmdbStore implements Store {
       await env.close();
       throw new InvalidArgumentError(`The store in ${path} was created with compression ${compression ? 'on' : 'off'}: open it with compression: ${compression}, or without the option`);
     }
-    // Journal entries and keyframes share their msgpack record structures through one entry of
-    // their database, instead of each value carrying its own: smaller values, and encoding and
-    // decoding about twice as fast (the hot path, and recovery's reads). A new store does; one
-    // from before the setting was kept does not (values are read as they were written). Every
-    // read of these two databases is a range within one execution's id, which the structures
-    // entry (a symbol key) is never in.
-    const recordedStructures = this.system.get('structures') as boolean | undefined;
-    const structures = recordedStructures ?? found === undefined;
-    const db = <V, K extends Key>(name: string, extra: { useVersions?: boolean; sharedStructuresKey?: symbol } = {}): Database<V, K> =>
-      env.openDB<V, K>({ name, compression, ...extra });
-    const shared = structures ? { sharedStructuresKey: STRUCTURES } : {};
-    this.executions = db('executions', { useVersions: true });
-    this.journal = db('journal', shared);
-    this.keyframes = db('keyframes', shared);
+    // Values are plain msgpack maps, not msgpackr's records: a record carries its definition in
+    // every value unless the structures are shared through the database, and shared structures
+    // are written by every process that meets a new shape (lmdb-js and Harper report
+    // decode failures when processes race there; one showed here, a worker failing to read a row
+    // the CLI had just written). Maps encode and decode a journal entry 2.5 times faster than
+    // records with their definitions, for about the same size. Values written as records before
+    // are still read: the decoder reads both.
+    const db = <V, K extends Key>(name: string, useVersions = false): Database<V, K> =>
+      // `useRecords` is passed on to msgpackr; lmdb-js's types do not list it.
+      env.openDB<V, K>({ name, compression, useRecords: false, ...(useVersions ? { useVersions } : {}) } as DatabaseOptions & { name: string });
+    this.executions = db('executions', true);
+    this.journal = db('journal');
+    this.keyframes = db('keyframes');
     this.index = db('index');
     this.owners = db('owners');
     this.effects = db('effects');
@@ -133,7 +130,6 @@ export class LmdbStore implements Store {
     this.forks = db('forks');
     if (found === undefined) await this.system.put('schema', SCHEMA_VERSION);
     if (recorded === undefined) await this.system.put('compression', compression);
-    if (recordedStructures === undefined) await this.system.put('structures', structures);
     this.env = env;
   }
 
