@@ -15,34 +15,18 @@
  * (`withRetry`, ±50% jitter: a recomputed delay would differ from the recorded one).
  */
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createRuntime, lmdbStore, type EffectRecord, type Json } from '../src/index.js';
-import { builtFixture, Child, killAllChildren, prng } from './fixtures/crashChild.js';
+import { Child, prng, crashSuite, type RunDir } from './fixtures/crashChild.js';
 import { BACKOFF_FAILURES, BACKOFF_POLICY, backoffMachine, RETRY_AFTER_MS, type BackoffKind } from './fixtures/effectsMachines.js';
-import { tempDir } from './helpers.js';
 
 const SEED = Number(process.env.CRASH_SEED ?? 20250312);
 const RUNS = 6;
 const T0 = Date.UTC(2030, 0, 1);
 
-let WORKER = '';
-beforeAll(() => {
-  WORKER = builtFixture('effectsWorker');
-});
-
-const dirs: Array<{ remove: () => void }> = [];
-afterEach(async () => {
-  await killAllChildren();
-  for (const dir of dirs.splice(0)) dir.remove();
-});
-
-function newRunDir(): { db: string; log: string } {
-  const dir = tempDir('durastate-backoff-crash-');
-  dirs.push(dir);
-  return { db: join(dir.path, 'db'), log: join(dir.path, 'side-effects.log') };
-}
+const suite = crashSuite('effectsWorker', 'durastate-backoff-crash-');
+const newRunDir = (): RunDir => suite.runDir();
 
 interface WorkerState {
   status: string;
@@ -63,7 +47,7 @@ class Worker {
   }
 
   static async start(run: { db: string; log: string }, clockStart: number, id: string, kind: BackoffKind): Promise<Worker> {
-    const worker = new Worker(new Child(WORKER, ['backoff', run.db, run.log, String(clockStart), id, kind]));
+    const worker = new Worker(new Child(suite.worker(), ['backoff', run.db, run.log, String(clockStart), id, kind]));
     const ready = await worker.child.waitForLine((l) => l.startsWith('READY '), 'READY');
     worker.now = Number(ready.slice('READY '.length));
     expect(worker.now, 'the simulated clock starts where the test said').toBe(clockStart);

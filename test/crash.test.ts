@@ -10,15 +10,13 @@
  *
  * The kill schedule comes from a seeded PRNG (set CRASH_SEED to replay another one).
  */
-import { join } from 'node:path';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createActor, type AnyStateMachine } from 'xstate';
 import { createRuntime, lmdbStore, type Json, type Runtime } from '../src/index.js';
 import { rebuildSnapshot } from '../src/internal.js';
-import { builtFixture, Child, closedOrHung, expectKilledOrDone, killAllChildren, prng, type Exit } from './fixtures/crashChild.js';
+import { Child, closedOrHung, expectKilledOrDone, prng, type Exit, crashSuite } from './fixtures/crashChild.js';
 import { approvalAmount, approvalId, stepsId, stepsPlan, STEPS_EXECUTIONS, STEPS_TOTAL, type StepsEvent } from './fixtures/crashPlan.js';
 import { approvalMachine, stepsMachine } from './fixtures/machines.js';
-import { tempDir } from './helpers.js';
 
 const SEED = Number(process.env.CRASH_SEED ?? 20240611);
 /** Kills that must land on a running worker across the steps crash test. */
@@ -27,22 +25,8 @@ const MIN_KILLS = 36;
 const KILLS_PER_RUN = 12;
 const MAX_RUNS = 8;
 
-let WORKER = '';
-beforeAll(() => {
-  WORKER = builtFixture('crashWorker');
-});
-
-const dirs: Array<{ remove: () => void }> = [];
-afterEach(async () => {
-  await killAllChildren();
-  for (const dir of dirs.splice(0)) dir.remove();
-});
-
-function newStorePath(): string {
-  const dir = tempDir('durastate-crash-');
-  dirs.push(dir);
-  return join(dir.path, 'db');
-}
+const suite = crashSuite('crashWorker', 'durastate-crash-');
+const newStorePath = (): string => suite.runDir().db;
 
 /** ACKed transitions: execution id → seq → event as the worker sent it. */
 type Acks = Map<string, Map<number, Json>>;
@@ -211,7 +195,7 @@ describe('crash: SIGKILL at random moments, restart, nothing acknowledged is los
   it('steps workflows: ACKed sends are in the history, seqs contiguous, final state equals an unkilled run', async () => {
     // A run that is never killed: the final state every killed run must reach.
     const controlPath = newStorePath();
-    const control = new Child(WORKER, ['steps', controlPath]);
+    const control = new Child(suite.worker(), ['steps', controlPath]);
     expect(expectKilledOrDone(control, await closedOrHung(control, 'control run'), 'control run')).toBe('done');
     const controlAcks: Acks = new Map();
     recordAcks(control, controlAcks);
@@ -234,7 +218,7 @@ describe('crash: SIGKILL at random moments, restart, nothing acknowledged is los
       for (;;) {
         spawns++;
         const where = `seed ${SEED}, run ${runs}, spawn ${spawns}`;
-        const child = new Child(WORKER, ['steps', path]);
+        const child = new Child(suite.worker(), ['steps', path]);
         const plan = killsThisRun < KILLS_PER_RUN && kills < MIN_KILLS ? pickKill(rand) : undefined;
         if (plan) arm(child, plan);
         const exit = await closedOrHung(child, where);
@@ -264,7 +248,7 @@ describe('crash: SIGKILL at random moments, restart, nothing acknowledged is los
     const amount = approvalAmount(0);
     // The worker's quote never settles: when it is killed, the execution is committed in
     // `quoting` with its invoked promise in flight.
-    const holder = new Child(WORKER, ['approval-hold', path, id, String(amount)]);
+    const holder = new Child(suite.worker(), ['approval-hold', path, id, String(amount)]);
     const started = await holder.waitForLine((l) => l.startsWith('STARTED '), 'STARTED');
     expect(JSON.parse(started.slice('STARTED '.length))).toEqual({ value: 'quoting', status: 'running', seq: 0 });
     expect((await holder.kill()).signal).toBe('SIGKILL');
@@ -312,7 +296,7 @@ describe('crash: SIGKILL at random moments, restart, nothing acknowledged is los
       const acks: Acks = new Map();
       for (let spawns = 1; ; spawns++) {
         const where = `seed ${SEED}, approval run ${run}, spawn ${spawns}`;
-        const child = new Child(WORKER, ['approval-run', path, String(count)]);
+        const child = new Child(suite.worker(), ['approval-run', path, String(count)]);
         if (kills < wantKills) {
           const r = rand();
           // The first kill of a store cuts a quote in flight (it takes 50-90 ms); the others

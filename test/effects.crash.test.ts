@@ -30,9 +30,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createRuntime, lmdbStore, type EffectRecord, type Json } from '../src/index.js';
-import { builtFixture, Child, closedOrHung, expectKilledOrDone, killAllChildren, prng, type Exit } from './fixtures/crashChild.js';
+import { Child, closedOrHung, expectKilledOrDone, prng, type Exit, crashSuite, type RunDir } from './fixtures/crashChild.js';
 import {
   declines,
   effectsId,
@@ -43,7 +43,6 @@ import {
   type EffectStep,
   type StepInput,
 } from './fixtures/effectsMachines.js';
-import { tempDir } from './helpers.js';
 
 const SEED = Number(process.env.CRASH_SEED ?? 20250311);
 const EXECUTIONS = 3;
@@ -55,22 +54,8 @@ const KILLS_PER_RUN = 10;
 const MAX_RUNS = 6;
 const STEPS: readonly EffectStep[] = ['a', 'b', 'c', 'd', 'charge', 'refund', 'e'];
 
-let WORKER = '';
-beforeAll(() => {
-  WORKER = builtFixture('effectsWorker');
-});
-
-const dirs: Array<{ remove: () => void }> = [];
-afterEach(async () => {
-  await killAllChildren();
-  for (const dir of dirs.splice(0)) dir.remove();
-});
-
-function newRunDir(): { db: string; log: string } {
-  const dir = tempDir('durastate-effects-crash-');
-  dirs.push(dir);
-  return { db: join(dir.path, 'db'), log: join(dir.path, 'side-effects.log') };
-}
+const suite = crashSuite('effectsWorker', 'durastate-effects-crash-');
+const newRunDir = (): RunDir => suite.runDir();
 
 const ids = Array.from({ length: EXECUTIONS }, (_, i) => effectsId(i));
 
@@ -476,7 +461,7 @@ describe('durable effects under SIGKILL', () => {
   it('a recorded effect runs exactly once; one cut in flight runs again with the same key and the next attempt; outputs equal an unkilled run', async () => {
     // The unkilled run: its final state is what every killed run must reach.
     const controlRun = newRunDir();
-    const control = new Child(WORKER, workerArgs(controlRun));
+    const control = new Child(suite.worker(), workerArgs(controlRun));
     expect(expectKilledOrDone(control, await closedOrHung(control, 'control run'), 'control run')).toBe('done');
     const controlAudit = new EffectsAudit();
     controlAudit.audit(controlRun.log, await readStore(controlRun.db), false, 'control run');
@@ -498,7 +483,7 @@ describe('durable effects under SIGKILL', () => {
       const audit = new EffectsAudit();
       for (let spawns = 1; ; spawns++) {
         const where = `seed ${SEED}, run ${runs}, spawn ${spawns}`;
-        const child = new Child(WORKER, workerArgs(run));
+        const child = new Child(suite.worker(), workerArgs(run));
         const plan = audit.counts.kills < KILLS_PER_RUN && total.kills + audit.counts.kills < MIN_KILLS ? pickKill(rand) : undefined;
         if (plan) arm(child, plan);
         const exit = await closedOrHung(child, where);

@@ -135,4 +135,21 @@ describe('the live registry (@xstate/store)', () => {
     expect(snap().counts).toMatchObject({ waiting: 0, running: 1 });
     expect(snap().executions[b.id]).toMatchObject({ machine: 'slow', status: 'running', seq: 0 });
   });
+
+  it('with hundreds hosted (its updates then coalesce for a few ms) it still ends up showing every transition', async () => {
+    const rt = await open([stepsMachine]);
+    const ids = (await Promise.all(Array.from({ length: 300 }, () => rt.start('steps', { input: { total: 5 } })))).map((h) => h.id);
+    for (let n = 1; n <= 3; n++) await Promise.all(ids.map((id) => rt.send(id, { type: 'STEP', n })));
+    const caughtUp = await new Promise<boolean>((resolve) => {
+      const done = (): boolean => ids.every((id) => rt.registry.getSnapshot().context.executions[id]?.seq === 3);
+      if (done()) return resolve(true);
+      const sub = rt.registry.subscribe(() => {
+        if (!done()) return;
+        sub.unsubscribe();
+        resolve(true);
+      });
+    });
+    expect(caughtUp).toBe(true);
+    expect(rt.registry.getSnapshot().context.counts.waiting).toBe(300);
+  });
 });

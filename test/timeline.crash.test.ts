@@ -22,11 +22,10 @@
  * CRASH_DEBUG=1 to print what the kills cut).
  */
 import { join } from 'node:path';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createRuntime, lmdbStore, type ExecutionSummary, type Json, type Runtime } from '../src/index.js';
-import { builtFixture, Child, closedOrHung, expectKilledOrDone, killAllChildren, prng } from './fixtures/crashChild.js';
+import { Child, closedOrHung, expectKilledOrDone, prng, crashSuite } from './fixtures/crashChild.js';
 import { familyMachine, type Ack, type FamilyContext, type FamilyEvent, type Op } from './fixtures/timelineWorker.js';
-import { tempDir } from './helpers.js';
 
 const SEED = Number(process.env.CRASH_SEED ?? 20260105);
 const RUNS = 4;
@@ -38,22 +37,8 @@ const MAX_SPAWNS_PER_RUN = 10;
 const OPS_PER_SPAWN = 30;
 const FINAL_OPS = 12;
 
-let WORKER = '';
-beforeAll(() => {
-  WORKER = builtFixture('timelineWorker');
-});
-
-const dirs: Array<{ remove: () => void }> = [];
-afterEach(async () => {
-  await killAllChildren();
-  for (const dir of dirs.splice(0)) dir.remove();
-});
-
-function newStorePath(): string {
-  const dir = tempDir('durastate-tlcrash-');
-  dirs.push(dir);
-  return join(dir.path, 'db');
-}
+const suite = crashSuite('timelineWorker', 'durastate-tlcrash-');
+const newStorePath = (): string => suite.runDir().db;
 
 // ---------------------------------------------------------------------------------------------
 // The model: what the store must hold, from the workers' announcements alone.
@@ -408,7 +393,7 @@ describe('timeline crash: SIGKILL during fork, rewind, delete and sends', () => 
         spawns++;
         const plan = killsThisRun < KILLS_PER_RUN && spawn < MAX_SPAWNS_PER_RUN ? pickKill(rand) : undefined;
         const where = `seed ${SEED}, run ${run}, spawn ${spawn} (${JSON.stringify(plan ?? 'no kill')})`;
-        const child = new Child(WORKER, [path, String(SEED + run), String(spawn), String(plan ? OPS_PER_SPAWN : FINAL_OPS)]);
+        const child = new Child(suite.worker(), [path, String(SEED + run), String(spawn), String(plan ? OPS_PER_SPAWN : FINAL_OPS)]);
         if (plan) arm(child, plan);
         const exit = await closedOrHung(child, where);
         const outcome = expectKilledOrDone(child, exit, where);

@@ -143,7 +143,7 @@ export class Runtime {
   private readonly lifecycles = new Subject<ActorLifecycle>();
   private readonly supervision: Subscription;
   private readonly registryChanges = new Map<string, HostedExecutionRow | null>();
-  private registryFlush?: NodeJS.Immediate;
+  private registryFlush?: { cancel(): void };
   private registryHeld = 0;
   /** `progress$` subscribers by execution. */
   private readonly transitionListeners = new Map<string, Set<(e: Extract<RuntimeEvent, { type: 'transition' }>) => void>>();
@@ -245,14 +245,28 @@ export class Runtime {
     this.flushRegistrySoon();
   }
 
+  /**
+   * Applies the registry's pending changes on the next turn, or, with many executions hosted,
+   * up to 100 ms later (a millisecond per 100 hosted): every update copies the whole table (an
+   * `@xstate/store` context is replaced, not mutated), and with 10,000 hosted an update per turn
+   * would copy 10,000 rows for each transition.
+   */
   private flushRegistrySoon(): void {
     if (this.registryFlush || this.registryHeld || this.closed || this.registryChanges.size === 0) return;
-    this.registryFlush = setImmediate(() => {
+    const flush = (): void => {
       this.registryFlush = undefined;
       const changes = [...this.registryChanges];
       this.registryChanges.clear();
       this.registry.trigger.apply({ changes });
-    });
+    };
+    const delay = Math.min(100, Math.floor(this.hosts.size / 100));
+    if (delay === 0) {
+      const immediate = setImmediate(flush);
+      this.registryFlush = { cancel: () => clearImmediate(immediate) };
+    } else {
+      const timer = setTimeout(flush, delay);
+      this.registryFlush = { cancel: () => clearTimeout(timer) };
+    }
   }
 
   /**
@@ -1148,7 +1162,7 @@ export class Runtime {
       host.stop();
       this.registryChanges.set(host.id, null);
     }
-    if (this.registryFlush) clearImmediate(this.registryFlush);
+    this.registryFlush?.cancel();
     this.registryFlush = undefined;
     this.registry.trigger.apply({ changes: [...this.registryChanges] });
     this.registryChanges.clear();
