@@ -529,7 +529,7 @@ describe.concurrent('durastate CLI', { timeout: 120_000 }, () => {
     // A crash in an action (TerminalError) fails o1: the send reports it (exit 1).
     await fails(['send', 'o1', 'CRASH', '--data', '{"reason":"test"}'], 1, /Execution "o1" failed: TerminalError: crashed on purpose: test \[EXECUTION_FAILED\]/);
     const cancelled = await ok(['cancel', 'o2', '--reason', 'not needed']);
-    expect(cancelled.trim()).toBe('o2 cancelled (seq 2)');
+    expect(cancelled.trim()).toBe('o2 cancelled (seq 2): not needed');
 
     const [lsText, failed, counters, page1, statsText, stats, statsFromEnv, showFailed, o2History] = await inBatches<unknown>([
       () => ok(['ls']),
@@ -585,6 +585,7 @@ describe.concurrent('durastate CLI', { timeout: 120_000 }, () => {
     expect(showFailed).toMatch(/^error {5}TerminalError: crashed on purpose: test$/m);
     expect(showFailed).toMatch(/^accepts {3}-$/m);
     expect((o2History as HistoryJson[]).at(-1)).toMatchObject({ event: { type: 'durastate.cancel', reason: 'not needed' }, status: 'cancelled' });
+    expect(await ok(['show', 'o2'])).toMatch(/^status\s+cancelled — not needed$/m);
 
     // retry: from the last good snapshot (before the crash), then on to the end.
     const retried = await ok(['retry', 'o1']);
@@ -689,6 +690,11 @@ describe.concurrent('durastate CLI', { timeout: 120_000 }, () => {
     // going through the other's inbox (Runtime.send checks the owner, then claims: not atomic).
     await fails(['send', 'r1', 'NOPE'], 2, /Execution "r1" does not accept "NOPE" in state "awaitingApproval" \[EVENT_NOT_ACCEPTED\]/);
     await fails(['send', 'r1', 'APPROVE', '--data', '{"by":"mallory"}'], 2, /does not accept "APPROVE"/, /EVENT_NOT_ACCEPTED/);
+    // With --json, an error is one line of JSON on stderr, with its code (it was text).
+    const jsonError = await run(['--json', 'show', 'nope']);
+    expect(jsonError.code).toBe(3);
+    expect(jsonError.stdout).toBe('');
+    expect(JSON.parse(jsonError.stderr)).toEqual({ error: { name: 'ExecutionNotFoundError', code: 'EXECUTION_NOT_FOUND', message: 'No execution "nope"' } });
     const bare = await run([]);
     expect(bare.code).toBe(2);
     expect(bare.stderr).toMatch(/Usage: durastate \[options\] \[command\]/);
@@ -817,7 +823,7 @@ describe.concurrent('durastate CLI', { timeout: 120_000 }, () => {
 
     w.signal('SIGTERM');
     expect(await w.ended()).toEqual({ code: 0, signal: null });
-    expect((await ok(['cancel', 'o1', '--reason', 'mine now'])).trim()).toBe('o1 cancelled (seq 2)');
+    expect((await ok(['cancel', 'o1', '--reason', 'mine now'])).trim()).toBe('o1 cancelled (seq 2): mine now');
     expect((await ok(['rm', 'o1'])).trim()).toBe('deleted o1');
   });
 

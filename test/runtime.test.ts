@@ -102,7 +102,8 @@ describe.each(storeConfigs)('runtime on $name', (config) => {
     await rt.send(id, { type: 'STEP', n: 1 });
     await rt.cancel(id, 'operator said so');
     const info = await rt.get(id);
-    expect(info).toMatchObject({ status: 'cancelled', seq: 2, context: { done: 1 } });
+    expect(info).toMatchObject({ status: 'cancelled', seq: 2, context: { done: 1 }, cancelReason: 'operator said so' });
+    expect((await rt.list({ status: 'cancelled' })).items[0]?.cancelReason).toBe('operator said so');
     await expect(rt.wait(id)).rejects.toBeInstanceOf(ExecutionCancelledError);
     expect((await rt.history(id)).at(-1)?.event).toEqual({ type: 'durastate.cancel', reason: 'operator said so' });
   });

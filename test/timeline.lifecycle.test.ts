@@ -555,6 +555,20 @@ describe.each(storeConfigs)('timeline lifecycle: $name', (config) => {
       expect((await rt.list({ status: 'completed' })).items.map((s) => s.id).sort()).toEqual([branch, 'p'].sort());
     });
 
+    it('a cancelled execution rewound to before its cancel runs again without the reason; its branch keeps it', async () => {
+      await open();
+      await counting('p', 2);
+      await rt.cancel('p', 'wrong input');
+      expect((await rt.get('p'))?.cancelReason).toBe('wrong input');
+      const { branch } = await rt.rewind('p', { seq: 1 });
+      const info = await rt.get('p');
+      expect(info).toMatchObject({ status: 'waiting', value: 'counting' });
+      expect(info?.cancelReason).toBeUndefined();
+      expect(await rt.get(branch)).toMatchObject({ status: 'cancelled', cancelReason: 'wrong input' });
+      await rt.send('p', { type: 'INC' });
+      expect((await rt.get('p'))?.cancelReason).toBeUndefined();
+    });
+
     it('timers pending at seq are re-armed with the time they had left; those pending later are gone', async () => {
       await open();
       await rt.start('counter', { id: 'p' }); // counting: times out at T0 + 60 s

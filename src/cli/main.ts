@@ -61,16 +61,24 @@ export async function main(argv: string[]): Promise<number> {
   // The runtime's own waits (a send through another process's inbox, following the store) do
   // not keep a process alive; a command waiting on them must.
   const alive = setInterval(() => {}, 1 << 30);
+  const program = buildProgram();
   try {
-    await buildProgram().parseAsync(argv);
+    await program.parseAsync(argv);
     return process.exitCode === undefined ? 0 : Number(process.exitCode);
   } catch (err) {
     if (err instanceof CommanderError) {
-      // --help and --version end here too, with their own code (0); commander printed the message.
+      // --help and --version end here too, with their own code (0); commander printed the message
+      // (a usage error stays text, with the usage, even with --json).
       return err.exitCode === 0 ? 0 : 2;
     }
     const code = err instanceof DurastateError ? err.code : undefined;
-    console.error(`durastate: ${err instanceof Error ? err.message : String(err)}${code ? ` [${code}]` : ''}`);
+    const message = err instanceof Error ? err.message : String(err);
+    if ((program.opts() as { json?: boolean }).json) {
+      // For scripts: one line of JSON on stderr, stdout left empty.
+      console.error(JSON.stringify({ error: { name: err instanceof Error ? err.name : 'Error', message, ...(code ? { code } : {}) } }));
+    } else {
+      console.error(`durastate: ${message}${code ? ` [${code}]` : ''}`);
+    }
     return (code && EXIT[code]) ?? 1;
   } finally {
     clearInterval(alive);

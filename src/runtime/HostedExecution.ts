@@ -429,7 +429,7 @@ export class HostedExecution implements EffectHost {
   /** Ends the execution as cancelled, durably. */
   cancel(reason: string | undefined): Promise<void> {
     this.stopActor();
-    this.writeTerminal({ type: 'durastate.cancel', ...(reason ? { reason } : {}) }, 'cancelled');
+    this.writeTerminal({ type: 'durastate.cancel', ...(reason ? { reason } : {}) }, 'cancelled', undefined, reason);
     return this.commit;
   }
 
@@ -577,6 +577,8 @@ export class HostedExecution implements EffectHost {
       updatedAt: now,
     };
     if (status === 'completed') meta.output = (persisted as { output?: Json }).output ?? null;
+    // Reopened (a fork or rewind of a cancelled execution's past): the reason no longer holds.
+    if (meta.cancelReason !== undefined && status !== 'cancelled') delete meta.cancelReason;
     if (status === 'failed' && snapshot) meta.error = toErrorRecord(snapshot.error);
 
     // Delayed events pending after this transition (none once it is finished).
@@ -692,10 +694,10 @@ export class HostedExecution implements EffectHost {
   }
 
   /** A terminal transition that keeps the last committed snapshot (cancel, uncommittable state). */
-  private writeTerminal(cause: { type: string; [k: string]: unknown }, status: 'failed' | 'cancelled', error?: ErrorRecord): void {
+  private writeTerminal(cause: { type: string; [k: string]: unknown }, status: 'failed' | 'cancelled', error?: ErrorRecord, cancelReason?: string): void {
     if (this.prev === undefined) return;
     this.invoked.clear();
-    const base = { ...this.meta, ...(error ? { error } : {}) };
+    const base = { ...this.meta, ...(error ? { error } : {}), ...(cancelReason ? { cancelReason } : {}) };
     this.meta = base;
     this.write(cause, this.prev, [], status);
   }

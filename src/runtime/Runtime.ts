@@ -1186,6 +1186,7 @@ export class Runtime {
       updatedAt: new Date(meta.updatedAt),
       ...(meta.output !== undefined ? { output: meta.output } : {}),
       ...(meta.error ? { error: meta.error } : {}),
+      ...(meta.cancelReason ? { cancelReason: meta.cancelReason } : {}),
       ...(meta.parent ? { parent: meta.parent } : {}),
       ...(meta.owner ? { owner: meta.owner } : {}),
       ...(blocked ? { blocked } : {}),

@@ -173,7 +173,7 @@ export async function prepareRewind(
   const timers = point.timers.map((t) => keepTimeLeft(t, point.entry.at, now));
   const value = point.entry.value;
   const status = point.entry.status;
-  const { output: _output, error: _error, effects: _effects, timers: _timers, ...kept } = row;
+  const { output: _output, error: _error, cancelReason: _reason, effects: _effects, timers: _timers, ...kept } = row;
   const next: ExecutionMeta = {
     ...kept,
     seq: cut,
@@ -199,6 +199,7 @@ export async function prepareRewind(
     parent: { id, seq },
     ...(meta.output !== undefined ? { output: meta.output } : {}),
     ...(meta.error ? { error: meta.error } : finished ? {} : { error: { name: 'Rewound', message: `"${id}" was rewound to seq ${seq}; this branch keeps what followed` } }),
+    ...(meta.cancelReason ? { cancelReason: meta.cancelReason } : {}),
   };
   const effectKeys = (await store.listEffects(id)).map((r) => r.key).filter((key) => invokedAt(key) >= cut);
   return {

@@ -78,6 +78,8 @@ export interface ExecutionSummary {
   updatedAt: Date;
   output?: Json;
   error?: ErrorRecord;
+  /** The reason given to `cancel`, for a cancelled execution. */
+  cancelReason?: string;
   parent?: { id: string; seq: number };
   /** The runtime process that runs (or last ran) it. */
   owner?: string;

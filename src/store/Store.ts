@@ -84,6 +84,8 @@ export interface ExecutionMeta {
   updatedAt: number;
   output?: Json;
   error?: ErrorRecord;
+  /** The reason given to `cancel`, while the execution is cancelled. */
+  cancelReason?: string;
   parent?: { id: string; seq: number };
   /**
    * How many times the execution was rewound: its seqs after a rewind point are numbered again,

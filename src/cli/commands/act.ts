@@ -33,7 +33,7 @@ function report(opts: GlobalOptions, info: ExecutionInfo, prefix = ''): void {
 function outcome(info: ExecutionInfo): string {
   if (info.status === 'completed') return `${info.id} completed (seq ${info.seq}): ${short(info.output, 300)}`;
   if (info.status === 'failed') return `${info.id} failed (seq ${info.seq}): ${info.error?.name}: ${info.error?.message}`;
-  if (info.status === 'cancelled') return `${info.id} cancelled (seq ${info.seq})`;
+  if (info.status === 'cancelled') return `${info.id} cancelled (seq ${info.seq})${info.cancelReason ? `: ${info.cancelReason}` : ''}`;
   const lines = [`${info.id} is ${info.status} in ${JSON.stringify(info.value)} (seq ${info.seq})`];
   if (info.accepts.length) lines.push(`  accepts: ${info.accepts.join(', ')}   (durastate send ${info.id} <EVENT>)`);
   for (const t of info.timers) lines.push(`  timer:   ${short(t.event, 60)} due ${t.dueAt.toISOString()}   (a durastate worker fires it)`);

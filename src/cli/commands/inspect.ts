@@ -40,7 +40,7 @@ export function inspectCommands(program: Command): void {
         [
           `id        ${info.id}`,
           `machine   ${info.machine} (${info.machineVersion})`,
-          `status    ${info.status}${info.blocked ? ` — blocked: ${info.blocked.message}` : ''}`,
+          `status    ${info.status}${info.blocked ? ` — blocked: ${info.blocked.message}` : ''}${info.cancelReason ? ` — ${info.cancelReason}` : ''}`,
           `state     ${JSON.stringify(info.value)}  (seq ${info.seq})`,
           `accepts   ${info.accepts.join(', ') || '-'}`,
           ...(info.parent ? [`forked    from ${info.parent.id} at seq ${info.parent.seq}`] : []),
