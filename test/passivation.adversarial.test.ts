@@ -136,6 +136,24 @@ describe('the waker finds every due sleeper', () => {
     expect((await rt.get('t'))?.context).toEqual({ reminders: 1 });
   }, 20_000);
 
+  it('2,100 overdue timers of executions it cannot run, more than one page of the timers table, do not hide a due sleeper behind them', async () => {
+    const path = storePath();
+    const other = await open(lmdbStore({ path }), simulatedClock(T0), { machines: [minute] });
+    await Promise.all(Array.from({ length: 2_100 }, (_, i) => other.start('minute', { id: `m${String(i).padStart(4, '0')}` })));
+    await other.close();
+
+    const clock = simulatedClock(T0);
+    const rt = await open(lmdbStore({ path }), clock);
+    await rt.start('ticket', { id: 't' });
+    expect(rt.passivateIdle(LATER())).toBe(1);
+    await clock.advanceTo(T0 + HOUR + 1);
+    await committed(rt);
+    await internals(rt).waker.check();
+    await clock.advance(1); // the restored execution's overdue timer fires on the next tick
+    await committed(rt);
+    expect((await rt.get('t'))?.context).toEqual({ reminders: 1 });
+  }, 30_000);
+
   it('256 future timers of hosted executions do not keep the waker from arming the clock for a sleeper due after them', async () => {
     const clock = simulatedClock(T0);
     const rt = await open(lmdbStore({ path: storePath() }), clock, { machines: [ticket, slow] });

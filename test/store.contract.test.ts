@@ -846,6 +846,14 @@ describe.each(storeConfigs)('Store contract: $name', (config) => {
         { id: 'tm-2', timer: 'c', dueAt: 4_000 },
       ]);
       expect(await store.dueTimers(10_000, 2)).toHaveLength(2);
+      // Paging: the rows after a given one (also after one that is gone), in the same order.
+      expect(await store.dueTimers(10_000, 1, 0, { dueAt: 3_000, id: 'tm', timer: 'b' })).toEqual([{ id: 'tm-2', timer: 'c', dueAt: 4_000 }]);
+      expect(await store.dueTimers(10_000, 10, 0, { dueAt: 4_000, id: 'tm-2', timer: 'c' })).toEqual([{ id: 'tm', timer: 'a', dueAt: 5_000 }]);
+      expect(await store.dueTimers(10_000, 10, 0, { dueAt: 3_500, id: 'gone', timer: 'x' })).toEqual([
+        { id: 'tm-2', timer: 'c', dueAt: 4_000 },
+        { id: 'tm', timer: 'a', dueAt: 5_000 },
+      ]);
+      expect(await store.dueTimers(4_500, 10, 0, { dueAt: 4_000, id: 'tm-2', timer: 'c' })).toEqual([]);
       const w3 = exec.next(1_003);
       w3.meta!.timers = [a];
       await store.append({ ...w3, timers: { add: [], remove: [b] } });

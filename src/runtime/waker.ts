@@ -5,8 +5,10 @@ import type { Clock } from './clock.js';
 const MAX_SLEEP_MS = 3_600_000;
 /** Executions woken per batch (one claim transaction). */
 const BATCH = 256;
-/** Timer rows read per look at the table. */
+/** Timer rows read per page of the table. */
 const SCAN = 2_048;
+/** Pages of due rows read per pass, at most, looking past rows of executions it may not wake. */
+const MAX_PAGES = 64;
 /** How soon to look again when every due timer belongs to an execution being woken. */
 const RETRY_MS = 20;
 /** How long an execution refused a wake (another's, blocked) is passed over before it is asked again (real ms). */
@@ -76,22 +78,32 @@ export class Waker {
     const real = Date.now();
     for (const [id, until] of this.refused) if (until <= real) this.refused.delete(id);
     // Rows of executions woken a moment ago stay until their transitions commit, and rows of
-    // executions refused stay for good: read past them.
-    const rows = await this.store.dueTimers(now, SCAN);
+    // executions refused stay for good: read past them, page after page (up to MAX_PAGES; the
+    // next pass goes on), so that no number of them hides a due sleeper.
     const ids: string[] = [];
-    for (const t of rows) {
-      if (ids.length === BATCH) break;
-      if (!this.hosted(t.id) && !this.refused.has(t.id) && !ids.includes(t.id)) ids.push(t.id);
+    let more = false;
+    let anyHosted = false;
+    let page = await this.store.dueTimers(now, SCAN);
+    for (let pages = 1; ; pages++) {
+      for (const t of page) {
+        if (ids.length === BATCH) break;
+        if (this.hosted(t.id)) anyHosted = true;
+        else if (!this.refused.has(t.id) && !ids.includes(t.id)) ids.push(t.id);
+      }
+      const last = page[page.length - 1];
+      more = ids.length === BATCH || (page.length === SCAN && pages === MAX_PAGES);
+      if (ids.length === BATCH || page.length < SCAN || pages === MAX_PAGES || !last) break;
+      page = await this.store.dueTimers(now, SCAN, 0, last);
     }
     const { loaded, refused } = ids.length ? await this.wake(ids).catch(() => ({ loaded: 0, refused: [] as string[] })) : { loaded: 0, refused: [] as string[] };
     for (const id of refused) this.refused.set(id, real + REFUSED_MS);
     if (this.stopped) return;
-    if ((loaded > 0 || refused.length > 0) && rows.length > ids.length) {
+    if ((loaded > 0 || refused.length > 0) && more) {
       // More may be due: look again at once.
       this.again = true;
       return;
     }
-    if (loaded === 0 && ids.length === 0 && rows.length > 0 && rows.some((t) => this.hosted(t.id))) {
+    if (loaded === 0 && ids.length === 0 && anyHosted) {
       // Everything due is being woken: look again once those commits are in.
       setTimeout(() => void this.check(), RETRY_MS).unref();
     }

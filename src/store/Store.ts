@@ -233,6 +233,13 @@ export interface JournalRange {
   reverse?: boolean;
 }
 
+/** A row of the timers table: execution `id`'s timer `timer`, due at `dueAt`. */
+export interface DueTimer {
+  id: string;
+  timer: string;
+  dueAt: number;
+}
+
 export interface Store {
   /** A short name for messages and benchmarks ("lmdb", "memory"). */
   readonly kind: string;
@@ -287,8 +294,12 @@ export interface Store {
   getEffect(id: string, key: string): Promise<EffectRecord | undefined>;
   listEffects(id: string): Promise<EffectRecord[]>;
 
-  /** Timers due at or before `until` (and at or after `from`), earliest first, without loading any execution. */
-  dueTimers(until: number, limit: number, from?: number): Promise<{ id: string; timer: string; dueAt: number }[]>;
+  /**
+   * Timers due at or before `until` (and at or after `from`), earliest first (then by id and
+   * timer), without loading any execution; with `after`, only the rows after that one: the next
+   * page of a scan.
+   */
+  dueTimers(until: number, limit: number, from?: number, after?: DueTimer): Promise<DueTimer[]>;
 
   /** Appends an event to an execution's inbox in one commit. */
   appendInbox(id: string, entry: InboxEntry): Promise<void>;

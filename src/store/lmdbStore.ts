@@ -20,6 +20,7 @@ import {
   type RewindWrite,
   type Store,
   type TransitionWrite,
+  type DueTimer,
 } from './Store.js';
 
 export interface LmdbStoreOptions {
@@ -113,7 +114,7 @@ export class LmdbStore implements Store {
     // are written by every process that meets a new shape (lmdb-js and Harper report
     // decode failures when processes race there; one showed here, a worker failing to read a row
     // the CLI had just written). Maps encode and decode a journal entry 2.5 times faster than
-    // records with their definitions, for about the same size. Values written as records before
+    // records with their definitions, for a few percent more bytes. Values written as records before
     // are still read: the decoder reads both.
     const db = <V, K extends Key>(name: string, useVersions = false): Database<V, K> =>
       // `useRecords` is passed on to msgpackr; lmdb-js's types do not list it.
@@ -377,10 +378,13 @@ export class LmdbStore implements Store {
     return this.effects.getRange({ start: [id, ''], end: [id, '\uffff'] }).map(({ value }) => value).asArray;
   }
 
-  async dueTimers(until: number, limit: number, from = 0): Promise<{ id: string; timer: string; dueAt: number }[]> {
-    return this.timers
-      .getKeys({ start: [from], end: [until, '\uffff'], limit })
-      .map((key) => ({ dueAt: key[0], id: key[1], timer: key[2] })).asArray;
+  async dueTimers(until: number, limit: number, from = 0, after?: DueTimer): Promise<DueTimer[]> {
+    const start: Key = after ? [after.dueAt, after.id, after.timer] : [from];
+    const rows: DueTimer[] = [];
+    for (const key of this.timers.getKeys({ start, end: [until, '\uffff'], limit: after ? limit + 1 : limit })) rows.push({ dueAt: key[0], id: key[1], timer: key[2] });
+    // The range starts at `after` itself when its row is still there.
+    if (after && rows[0] && rows[0].dueAt === after.dueAt && rows[0].id === after.id && rows[0].timer === after.timer) rows.shift();
+    return rows.slice(0, limit);
   }
 
   async appendInbox(id: string, entry: InboxEntry): Promise<void> {

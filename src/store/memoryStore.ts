@@ -19,6 +19,7 @@ import {
   type RewindWrite,
   type Store,
   type TransitionWrite,
+  type DueTimer,
 } from './Store.js';
 
 /**
@@ -233,12 +234,16 @@ class MemoryStore implements Store {
     return row ? [...row.effects.values()].sort((a, b) => cmp(a.key, b.key)).map(clone) : [];
   }
 
-  async dueTimers(until: number, limit: number, from = 0): Promise<{ id: string; timer: string; dueAt: number }[]> {
-    const due: { id: string; timer: string; dueAt: number }[] = [];
+  async dueTimers(until: number, limit: number, from = 0, after?: DueTimer): Promise<DueTimer[]> {
+    const due: DueTimer[] = [];
     for (const row of this.rows.values()) {
       for (const t of row.meta.timers ?? []) if (t.dueAt <= until && t.dueAt >= from) due.push({ id: row.meta.id, timer: t.id, dueAt: t.dueAt });
     }
-    return due.sort((a, b) => a.dueAt - b.dueAt || cmp(a.id, b.id) || cmp(a.timer, b.timer)).slice(0, limit);
+    const order = (a: DueTimer, b: DueTimer): number => a.dueAt - b.dueAt || cmp(a.id, b.id) || cmp(a.timer, b.timer);
+    return due
+      .filter((t) => !after || order(t, after) > 0)
+      .sort(order)
+      .slice(0, limit);
   }
 
   async appendInbox(id: string, entry: InboxEntry): Promise<void> {
