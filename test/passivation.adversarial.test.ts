@@ -114,44 +114,38 @@ function proxied(path: string): { store: Store; slow: Set<string>; fail: Set<str
   return { store, slow, fail, claims, hooks };
 }
 
+/**
+ * Another deployment's runtime leaves `blocked` executions of a machine this one does not run,
+ * their one-minute timers overdue by the time a ticket here sleeps past its reminder: the
+ * reminders the ticket got once the waker has looked (and, with `poll`, the 1-second poll too).
+ */
+async function sleeperBehindBlocked(blocked: number, poll: boolean): Promise<unknown> {
+  const path = storePath();
+  const other = await open(lmdbStore({ path }), simulatedClock(T0), { machines: [minute] });
+  await Promise.all(Array.from({ length: blocked }, (_, i) => other.start('minute', { id: `m${String(i).padStart(4, '0')}` })));
+  await other.close();
+
+  const clock = simulatedClock(T0);
+  const rt = await open(lmdbStore({ path }), clock);
+  await rt.start('ticket', { id: 't' });
+  expect(rt.passivateIdle(LATER())).toBe(1);
+  await clock.advanceTo(T0 + HOUR + 1);
+  await committed(rt);
+  // The 1-second poll repeats the same scan.
+  if (poll) await new Promise((r) => setTimeout(r, 1_200));
+  await internals(rt).waker.check();
+  await clock.advance(1); // the restored execution's overdue timer fires on the next tick
+  await committed(rt);
+  return (await rt.get('t'))?.context;
+}
+
 describe('the waker finds every due sleeper', () => {
   it('256 overdue timers of executions it cannot run (machine not registered here) do not hide a due sleeper behind them', async () => {
-    const path = storePath();
-    // Another deployment's runtime leaves 256 executions of a machine this one does not run.
-    const other = await open(lmdbStore({ path }), simulatedClock(T0), { machines: [minute] });
-    await Promise.all(Array.from({ length: 256 }, (_, i) => other.start('minute', { id: `m${i}` })));
-    await other.close();
-
-    const clock = simulatedClock(T0);
-    const rt = await open(lmdbStore({ path }), clock);
-    await rt.start('ticket', { id: 't' });
-    expect(rt.passivateIdle(LATER())).toBe(1);
-    await clock.advanceTo(T0 + HOUR + 1);
-    await committed(rt);
-    // Also give the 1-second poll a chance: it repeats the same scan.
-    await new Promise((r) => setTimeout(r, 1_200));
-    await internals(rt).waker.check();
-    await clock.advance(1); // the restored execution's overdue timer fires on the next tick
-    await committed(rt);
-    expect((await rt.get('t'))?.context).toEqual({ reminders: 1 });
+    expect(await sleeperBehindBlocked(256, true)).toEqual({ reminders: 1 });
   }, 20_000);
 
   it('2,100 overdue timers of executions it cannot run, more than one page of the timers table, do not hide a due sleeper behind them', async () => {
-    const path = storePath();
-    const other = await open(lmdbStore({ path }), simulatedClock(T0), { machines: [minute] });
-    await Promise.all(Array.from({ length: 2_100 }, (_, i) => other.start('minute', { id: `m${String(i).padStart(4, '0')}` })));
-    await other.close();
-
-    const clock = simulatedClock(T0);
-    const rt = await open(lmdbStore({ path }), clock);
-    await rt.start('ticket', { id: 't' });
-    expect(rt.passivateIdle(LATER())).toBe(1);
-    await clock.advanceTo(T0 + HOUR + 1);
-    await committed(rt);
-    await internals(rt).waker.check();
-    await clock.advance(1); // the restored execution's overdue timer fires on the next tick
-    await committed(rt);
-    expect((await rt.get('t'))?.context).toEqual({ reminders: 1 });
+    expect(await sleeperBehindBlocked(2_100, false)).toEqual({ reminders: 1 });
   }, 30_000);
 
   it('256 future timers of hosted executions do not keep the waker from arming the clock for a sleeper due after them', async () => {

@@ -13,85 +13,24 @@ import {
   SchemaVersionError,
   type ExecutionMeta,
   type ExecutionStatus,
-  type JournalEntry,
   type Json,
   type OwnerRecord,
   type PatchOperation,
   type Store,
   type TransitionWrite,
 } from '../src/internal.js';
+import { ExecWriter, type CreateOptions } from './fixtures/execWriter.js';
 import { storeConfigs, tempDir, type StoreConfig } from './helpers.js';
 
 const FINISHED: readonly ExecutionStatus[] = ['completed', 'failed', 'cancelled'];
 
 /**
- * Writes transitions of one execution the way the runtime does: every transition after the
- * first carries `previous`, and `statusSince` moves only when the status changes.
+ * The shared writer with this suite's defaults: every execution is written with a parent (so that
+ * `parent` round-trips through every method that returns meta) and a first keyframe of `{ n: 0 }`.
  */
-class Exec {
-  meta!: ExecutionMeta;
-  /** The store version this writer expects (see TransitionWrite.version): 1 after create, bumped by claims. */
-  version = 1;
-
-  constructor(
-    readonly id: string,
-    readonly machineId = 'm',
-  ) {}
-
-  /** Transition 0: a keyframe of `snapshot`. */
-  create(at: number, status: ExecutionStatus = 'waiting', snapshot: Json = { context: { n: 0 }, value: 'a' }): TransitionWrite & { meta: ExecutionMeta } {
-    this.meta = {
-      id: this.id,
-      machineId: this.machineId,
-      machineVersion: 'v1',
-      status,
-      statusSince: at,
-      seq: 0,
-      value: 'a',
-      createdAt: at,
-      updatedAt: at,
-      parent: { id: `parent-of-${this.id}`, seq: 3 },
-    };
-    this.version = 1;
-    return {
-      id: this.id,
-      version: 1,
-      meta: structuredClone(this.meta),
-      entry: { seq: 0, at, event: { type: 'xstate.init', id: this.id }, patch: [], value: 'a', status },
-      keyframe: snapshot,
-    };
-  }
-
-  /** The next transition. */
-  next(at: number, options: { status?: ExecutionStatus; patch?: PatchOperation[]; keyframe?: Json; value?: Json } = {}): TransitionWrite {
-    const previous = { status: this.meta.status, statusSince: this.meta.statusSince };
-    const status = options.status ?? this.meta.status;
-    const seq = this.meta.seq + 1;
-    const value = options.value ?? `s${seq}`;
-    this.meta = {
-      ...this.meta,
-      seq,
-      status,
-      statusSince: status === previous.status ? previous.statusSince : at,
-      value,
-      updatedAt: at,
-    };
-    const entry: JournalEntry = {
-      seq,
-      at,
-      event: { type: 'STEP', id: this.id, seq },
-      patch: options.patch ?? [{ op: 'replace', path: '/context/n', value: seq }],
-      value,
-      status,
-    };
-    return {
-      id: this.id,
-      version: this.version,
-      meta: structuredClone(this.meta),
-      entry,
-      ...(options.keyframe !== undefined ? { keyframe: options.keyframe } : {}),
-      previous,
-    };
+class Exec extends ExecWriter {
+  override create(at: number, options: CreateOptions = {}): TransitionWrite & { meta: ExecutionMeta } {
+    return super.create(at, { parent: { id: `parent-of-${this.id}`, seq: 3 }, snapshot: { context: { n: 0 }, value: 'a' }, ...options });
   }
 }
 
@@ -99,7 +38,7 @@ class Exec {
 async function seed(store: Store, id: string, steps: number, options: { at?: number; machine?: string; keyframes?: number[] } = {}): Promise<Exec> {
   const exec = new Exec(id, options.machine);
   const at = options.at ?? 1_000;
-  expect(await store.create(exec.create(at, 'waiting', { context: { n: 0, id }, value: 'a' }))).toBe(true);
+  expect(await store.create(exec.create(at, { snapshot: { context: { n: 0, id }, value: 'a' } }))).toBe(true);
   for (let seq = 1; seq <= steps; seq++) {
     const keyframe = options.keyframes?.includes(seq) ? { context: { n: seq, id }, value: `s${seq}` } : undefined;
     await store.append(exec.next(at + seq, keyframe ? { keyframe } : {}));
@@ -180,7 +119,7 @@ describe.each(storeConfigs)('Store contract: $name', (config) => {
   describe('create', () => {
     it('writes transition 0: meta, journal entry, keyframe, index', async () => {
       const exec = new Exec('e1', 'orders');
-      const write = exec.create(1_000, 'waiting', { context: { n: 0 }, value: 'a' });
+      const write = exec.create(1_000, { snapshot: { context: { n: 0 }, value: 'a' } });
       expect(await store.create(write)).toBe(true);
       expect(await store.getMeta('e1')).toEqual(write.meta);
       expect(await store.readJournal('e1')).toEqual([write.entry]);
@@ -191,12 +130,12 @@ describe.each(storeConfigs)('Store contract: $name', (config) => {
 
     it('create of an existing id returns false and changes nothing', async () => {
       const first = new Exec('dup', 'm1');
-      const original = first.create(1_000, 'waiting', { context: { who: 'first' }, value: 'a' });
+      const original = first.create(1_000, { status: 'waiting', snapshot: { context: { who: 'first' }, value: 'a' } });
       expect(await store.create(original)).toBe(true);
       await store.append(first.next(1_001));
 
       const second = new Exec('dup', 'm2');
-      const clash = second.create(5_000, 'running', { context: { who: 'second' }, value: 'b' });
+      const clash = second.create(5_000, { status: 'running', snapshot: { context: { who: 'second' }, value: 'b' } });
       expect(await store.create(clash)).toBe(false);
 
       expect(await store.getMeta('dup')).toEqual(first.meta);
@@ -213,8 +152,8 @@ describe.each(storeConfigs)('Store contract: $name', (config) => {
     });
 
     it('two creates of one id issued in the same turn: exactly one wins, and it is what is stored', async () => {
-      const a = new Exec('race', 'ma').create(1_000, 'waiting', { context: { who: 'a' }, value: 'a' });
-      const b = new Exec('race', 'mb').create(1_000, 'running', { context: { who: 'b' }, value: 'a' });
+      const a = new Exec('race', 'ma').create(1_000, { status: 'waiting', snapshot: { context: { who: 'a' }, value: 'a' } });
+      const b = new Exec('race', 'mb').create(1_000, { status: 'running', snapshot: { context: { who: 'b' }, value: 'a' } });
       const results = await Promise.all([store.create(a), store.create(b)]);
       expect(results.filter(Boolean)).toHaveLength(1);
       const winner = results[0] ? a : b;
@@ -227,7 +166,7 @@ describe.each(storeConfigs)('Store contract: $name', (config) => {
 
     it('stores a copy: mutating what was written or what was read changes nothing', async () => {
       const exec = new Exec('copy');
-      const write = exec.create(1_000, 'waiting', { context: { list: [1, 2] }, value: 'a' });
+      const write = exec.create(1_000, { snapshot: { context: { list: [1, 2] }, value: 'a' } });
       expect(await store.create(write)).toBe(true);
       write.meta.parent!.id = 'changed';
       ((write.keyframe as { context: { list: number[] } }).context.list).push(3);
@@ -243,7 +182,7 @@ describe.each(storeConfigs)('Store contract: $name', (config) => {
     it('an object referenced twice in a written value comes back as two independent copies (as from a serialising store)', async () => {
       const shared = { list: [1] };
       const exec = new Exec('alias');
-      const write = exec.create(1_000, 'waiting', { context: { a: shared, b: shared } } as unknown as Json);
+      const write = exec.create(1_000, { snapshot: { context: { a: shared, b: shared } } as unknown as Json });
       expect(await store.create(write)).toBe(true);
       const next = exec.next(1_001, {
         patch: [
@@ -476,7 +415,7 @@ describe.each(storeConfigs)('Store contract: $name', (config) => {
       const c = new Exec('c');
       await store.create(a.create(100));
       await store.create(b.create(100));
-      await store.create(c.create(100, 'running'));
+      await store.create(c.create(100, { status: 'running' }));
       expect(await store.countByStatus()).toEqual({ ...zero, waiting: 2, running: 1 });
 
       // Transitions that keep the status (the common case) keep the index entry.
@@ -512,7 +451,7 @@ describe.each(storeConfigs)('Store contract: $name', (config) => {
       const execs = new Map<string, Exec>();
       for (const [id, at] of Object.entries(times)) {
         const exec = new Exec(id);
-        await store.create(exec.create(50, 'running'));
+        await store.create(exec.create(50, { status: 'running' }));
         await store.append(exec.next(at, { status: 'completed' }));
         execs.set(id, exec);
       }
@@ -568,7 +507,7 @@ describe.each(storeConfigs)('Store contract: $name', (config) => {
       const plan: Record<string, number> = { 'a': 2, 'a-1': 3, 'a-10': 12, 'a-2': 1, 'a-1-x': 4, 'a-100': 0, 'b': 5 };
       // Interleave the writes so that no id's entries are contiguous in write order.
       const execs = Object.keys(plan).map((id) => new Exec(id));
-      for (const exec of execs) await store.create(exec.create(1, 'waiting', { context: { id: exec.id, seq: 0 } }));
+      for (const exec of execs) await store.create(exec.create(1, { snapshot: { context: { id: exec.id, seq: 0 } } }));
       for (let seq = 1; seq <= 12; seq++) {
         for (const exec of execs) if (seq <= plan[exec.id]!) await store.append(exec.next(1 + seq, seq % 4 === 0 ? { keyframe: { context: { id: exec.id, seq } } } : {}));
       }
@@ -640,7 +579,7 @@ describe.each(storeConfigs)('Store contract: $name', (config) => {
       await seed(store, 'again', 3, { keyframes: [2] });
       await store.delete(['again']);
       const exec = new Exec('again');
-      expect(await store.create(exec.create(9_000, 'running', { context: { fresh: true } }))).toBe(true);
+      expect(await store.create(exec.create(9_000, { status: 'running', snapshot: { context: { fresh: true } } }))).toBe(true);
       expect((await store.readJournal('again')).map((e) => e.seq)).toEqual([0]);
       expect(await store.keyframeAtOrBefore('again', 10)).toEqual({ seq: 0, snapshot: { context: { fresh: true } } });
       expect(await store.countByStatus()).toMatchObject({ waiting: 0, running: 1 });
@@ -683,7 +622,7 @@ describe.each(storeConfigs)('Store contract: $name', (config) => {
 
     async function execOwnedBy(id: string, ownerId: string | undefined, status: ExecutionStatus = 'waiting'): Promise<ExecutionMeta> {
       const exec = new Exec(id);
-      const write = exec.create(1_000, status);
+      const write = exec.create(1_000, { status });
       if (ownerId) write.meta.owner = ownerId;
       else delete write.meta.owner;
       await store.create(write);
@@ -928,7 +867,7 @@ describe.each(storeConfigs)('Store contract: $name', (config) => {
     it('values of several KB round-trip (meta output, keyframe, patch, event)', async () => {
       const exec = new Exec('big');
       const snapshot = { context: bigValue(12_000, 'kf'), value: 'a' } as Json;
-      const write = exec.create(1_000, 'waiting', snapshot);
+      const write = exec.create(1_000, { snapshot });
       write.meta.output = bigValue(4_000, 'output');
       exec.meta.output = bigValue(4_000, 'output');
       expect(JSON.stringify(snapshot).length).toBeGreaterThan(10_000);

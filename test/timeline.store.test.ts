@@ -12,95 +12,12 @@ import {
   type ExecutionStatus,
   type JournalEntry,
   type Json,
-  type PatchOperation,
   type RewindWrite,
   type Store,
   type TimerRecord,
-  type TransitionWrite,
 } from '../src/internal.js';
+import { ExecWriter } from './fixtures/execWriter.js';
 import { storeConfigs, tempDir } from './helpers.js';
-
-/**
- * Writes transitions of one execution the way the runtime does (a copy of the contract suite's
- * writer, with a parent and a first seq of choice): every transition after the first carries
- * `previous`, and `statusSince` moves only when the status changes.
- */
-class Exec {
-  meta!: ExecutionMeta;
-  version = 1;
-
-  constructor(
-    readonly id: string,
-    readonly machineId = 'm',
-  ) {}
-
-  /** The first transition (seq 0, or `seq` for a fork), with a keyframe of `snapshot`. */
-  create(
-    at: number,
-    options: { status?: ExecutionStatus; snapshot?: Json; parent?: { id: string; seq: number }; seq?: number; effects?: EffectRecord[] } = {},
-  ): TransitionWrite & { meta: ExecutionMeta } {
-    const status = options.status ?? 'waiting';
-    const seq = options.seq ?? 0;
-    this.meta = {
-      id: this.id,
-      machineId: this.machineId,
-      machineVersion: 'v1',
-      status,
-      statusSince: at,
-      seq,
-      value: 'a',
-      createdAt: at,
-      updatedAt: at,
-      ...(options.parent ? { parent: options.parent } : {}),
-    };
-    this.version = 1;
-    return {
-      id: this.id,
-      version: 1,
-      meta: structuredClone(this.meta),
-      entry: { seq, at, event: { type: seq === 0 ? 'xstate.init' : 'durastate.fork', id: this.id }, patch: [], value: 'a', status },
-      keyframe: options.snapshot ?? { context: { n: seq, id: this.id }, value: 'a' },
-      ...(options.effects ? { effects: options.effects } : {}),
-    };
-  }
-
-  /** The next transition. */
-  next(
-    at: number,
-    options: { status?: ExecutionStatus; patch?: PatchOperation[]; keyframe?: Json; value?: Json; timers?: TimerRecord[] } = {},
-  ): TransitionWrite {
-    const previous = { status: this.meta.status, statusSince: this.meta.statusSince };
-    const status = options.status ?? this.meta.status;
-    const seq = this.meta.seq + 1;
-    const value = options.value ?? `s${seq}`;
-    this.meta = {
-      ...this.meta,
-      seq,
-      status,
-      statusSince: status === previous.status ? previous.statusSince : at,
-      value,
-      updatedAt: at,
-      ...(options.timers ? { timers: options.timers } : {}),
-    };
-    const entry: JournalEntry = {
-      seq,
-      at,
-      event: { type: 'STEP', id: this.id, seq },
-      patch: options.patch ?? [{ op: 'replace', path: '/context/n', value: seq }],
-      value,
-      status,
-      ...(options.timers ? { timers: options.timers } : {}),
-    };
-    return {
-      id: this.id,
-      version: this.version,
-      meta: structuredClone(this.meta),
-      entry,
-      ...(options.keyframe !== undefined ? { keyframe: options.keyframe } : {}),
-      previous,
-    };
-  }
-}
 
 const timer = (id: string, dueAt: number): TimerRecord => ({ id, xid: id, event: { type: `fire.${id}` }, dueAt, source: [], target: [] });
 
@@ -140,8 +57,8 @@ describe.each(storeConfigs)('Store timeline contract: $name', (config) => {
   });
 
   /** Creates an execution and appends `steps` transitions (keyframes at the given seqs). */
-  async function seed(id: string, steps: number, options: { at?: number; keyframes?: number[]; parent?: { id: string; seq: number } } = {}): Promise<Exec> {
-    const exec = new Exec(id);
+  async function seed(id: string, steps: number, options: { at?: number; keyframes?: number[]; parent?: { id: string; seq: number } } = {}): Promise<ExecWriter> {
+    const exec = new ExecWriter(id);
     const at = options.at ?? 1_000;
     const first = options.parent ? options.parent.seq + 1 : 0;
     expect(await store.create(exec.create(at, { ...(options.parent ? { parent: options.parent, seq: first } : {}) }))).toBe(true);
@@ -271,8 +188,8 @@ describe.each(storeConfigs)('Store timeline contract: $name', (config) => {
      * at 2, 6 and 7; send keys applied at 2, 5, 6 and 9. 'r-1' (an id 'r' is a prefix of) has
      * records and keys of the same names.
      */
-    async function population(): Promise<{ exec: Exec; version: number }> {
-      const exec = new Exec('r');
+    async function population(): Promise<{ exec: ExecWriter; version: number }> {
+      const exec = new ExecWriter('r');
       await store.create(exec.create(1_000, { status: 'running' }));
       const tOld = timer('late', 90_000);
       for (let seq = 1; seq <= 10; seq++) {
@@ -285,7 +202,7 @@ describe.each(storeConfigs)('Store timeline contract: $name', (config) => {
         await store.append({ ...write, ...(key ? { sendKey: key } : {}) });
       }
       for (const key of ['r/x@2', 'r/y@6', 'r/z@7']) await store.putEffect('r', { key, status: 'done', attempts: 1, output: key });
-      const other = new Exec('r-1');
+      const other = new ExecWriter('r-1');
       await store.create(other.create(1_000, { status: 'running' }));
       for (let seq = 1; seq <= 9; seq++) {
         const key = KEYS.find((k) => k === `k${seq}`);
@@ -300,7 +217,7 @@ describe.each(storeConfigs)('Store timeline contract: $name', (config) => {
     }
 
     /** The rewind of 'r' to seq 5 (cut 6), the way the runtime builds it. */
-    async function rewindTo5(exec: Exec, version: number): Promise<RewindWrite> {
+    async function rewindTo5(exec: ExecWriter, version: number): Promise<RewindWrite> {
       const NOW = 20_000;
       const snapshot5 = (await store.keyframeAtOrBefore('r', 4))!.snapshot as { context: { n: number } };
       snapshot5.context.n = 5;
@@ -436,7 +353,7 @@ describe.each(storeConfigs)('Store timeline contract: $name', (config) => {
     });
 
     it('a rewind of an unknown execution rejects and writes no branch', async () => {
-      const exec = new Exec('ghost');
+      const exec = new ExecWriter('ghost');
       exec.create(1_000);
       const write = exec.next(1_001);
       const plan: RewindWrite = {
@@ -456,7 +373,7 @@ describe.each(storeConfigs)('Store timeline contract: $name', (config) => {
     it('TransitionWrite.effects records land in the effects table, with create and with append', async () => {
       const reused: EffectRecord = { key: 'f/pay@3', status: 'done', attempts: 2, output: { paid: 10 } };
       const failed: EffectRecord = { key: 'f/ship@3', status: 'failed', attempts: 3, error: { name: 'TerminalError', message: 'no', code: 'TERMINAL' } };
-      const exec = new Exec('f');
+      const exec = new ExecWriter('f');
       expect(await store.create(exec.create(1_000, { parent: { id: 'p', seq: 2 }, seq: 3, effects: [reused, failed] }))).toBe(true);
       expect(await store.listEffects('f')).toEqual([reused, failed]);
       const later: EffectRecord = { key: 'f/mail@4', status: 'done', attempts: 1, output: null };
@@ -472,7 +389,7 @@ describe.each(storeConfigs)('Store timeline contract: $name', (config) => {
     });
 
     it('a journal entry\'s timers and effects round-trip exactly', async () => {
-      const exec = new Exec('te');
+      const exec = new ExecWriter('te');
       await store.create(exec.create(1_000));
       const timers = [timer('a', 5_000), { ...timer('b', 6_000), source: ['child'], target: ['child', 'x'] }];
       const write = exec.next(1_001, { timers });
@@ -497,7 +414,7 @@ describe.each(storeConfigs)('Store timeline contract: $name', (config) => {
       // statusSince: several ties, one at the cut-off (excluded), one past it.
       const since: Record<string, number> = { a: 300, b: 100, c: 300, d: 200, e: 300, f: 100, g: 500, h: 600, i: 250 };
       for (const [id, at] of Object.entries(since)) {
-        const exec = new Exec(id);
+        const exec = new ExecWriter(id);
         await store.create(exec.create(50, { status: 'running' }));
         await store.append(exec.next(at, { status: 'completed' }));
       }
@@ -521,7 +438,7 @@ describe.each(storeConfigs)('Store timeline contract: $name', (config) => {
 
     it('the item `after` names may be gone (deleted between pages): paging goes on after its place', async () => {
       for (const [id, at] of [['x1', 10], ['x2', 20], ['x3', 20], ['x4', 30]] as const) {
-        const exec = new Exec(id);
+        const exec = new ExecWriter(id);
         await store.create(exec.create(1, { status: 'running' }));
         await store.append(exec.next(at, { status: 'cancelled' }));
       }
@@ -535,8 +452,8 @@ describe.each(storeConfigs)('Store timeline contract: $name', (config) => {
   describe('claim with reopen', () => {
     const NOW = 100_000;
 
-    async function finished(id: string, status: ExecutionStatus): Promise<Exec> {
-      const exec = new Exec(id);
+    async function finished(id: string, status: ExecutionStatus): Promise<ExecWriter> {
+      const exec = new ExecWriter(id);
       await store.create(exec.create(1_000, { status: 'running' }));
       await store.append(exec.next(2_000, { status }));
       return exec;
@@ -574,7 +491,7 @@ describe.each(storeConfigs)('Store timeline contract: $name', (config) => {
 
     it("reopen: 'any' does not take an execution a live owner holds, nor a missing one", async () => {
       await store.registerOwner({ id: 'live', pid: 1, host: 'h', startedAt: 0, leaseUntil: NOW + 1 });
-      const exec = new Exec('held');
+      const exec = new ExecWriter('held');
       const write = exec.create(1_000, { status: 'completed' });
       write.meta.owner = 'live';
       await store.create(write);
