@@ -13,3 +13,4 @@ export { SCHEMA_VERSION, EXECUTION_STATUSES, ACTIVE_STATUSES, isFinished } from 
 export type { ClaimResult, OwnerRecord, TransitionWrite, KeyframeState, ListQuery, JournalRange, HistorySegment, RewindWrite } from './store/Store.js';
 export { LmdbStore } from './store/lmdbStore.js';
 export { SnapshotPersister } from './runtime/persisted.js';
+export { Waker } from './runtime/waker.js';

@@ -60,7 +60,7 @@ describe('lmdbStore compression', () => {
   it('a store made before the setting was kept (a schema, no setting) is read uncompressed', async () => {
     const path = dir();
     const env = open({ path, maxDbs: 16 });
-    await env.openDB({ name: 'system' }).put('schema', SCHEMA_VERSION);
+    await env.openDB({ name: 'system' }).put('schema', 1);
     await env.close();
     const store = lmdbStore({ path });
     await store.open();
@@ -97,9 +97,9 @@ describe('lmdbStore value encoding', () => {
 
   it('reads values an earlier version wrote as msgpackr records, and goes on writing next to them', async () => {
     const path = dir();
-    // As an older durastate left it: each value a record carrying its own definition.
+    // As an older durastate left it (schema 1): each value a record carrying its own definition.
     const env = open({ path, maxDbs: 16 });
-    await env.openDB({ name: 'system' }).put('schema', SCHEMA_VERSION);
+    await env.openDB({ name: 'system' }).put('schema', 1);
     await env.openDB({ name: 'system' }).put('compression', false);
     await env.openDB({ name: 'journal', compression: false }).put(['old', 0], entry(0));
     await env.close();
@@ -107,6 +107,9 @@ describe('lmdbStore value encoding', () => {
     await store.open();
     expect(await store.readJournal('old')).toEqual([entry(0)]);
     await store.close();
+    // Marked as written by this version: an older durastate now refuses it (SchemaVersionError).
+    expect(await recorded(path, 'schema')).toBe(SCHEMA_VERSION);
+    expect(SCHEMA_VERSION).toBe(2);
     const rt = await createRuntime({ store: lmdbStore({ path }), machines: [machine], recover: false });
     const { id } = await rt.start('m');
     await rt.send(id, { type: 'E' });

@@ -105,6 +105,7 @@ describe.each(storeConfigs)('runtime on $name', (config) => {
     expect(info).toMatchObject({ status: 'cancelled', seq: 2, context: { done: 1 }, cancelReason: 'operator said so' });
     expect((await rt.list({ status: 'cancelled' })).items[0]?.cancelReason).toBe('operator said so');
     await expect(rt.wait(id)).rejects.toBeInstanceOf(ExecutionCancelledError);
+    await expect(rt.wait(id)).rejects.toMatchObject({ reason: 'operator said so', message: 'Execution "e" was cancelled: operator said so'.replace('"e"', `"${id}"`) });
     expect((await rt.history(id)).at(-1)?.event).toEqual({ type: 'durastate.cancel', reason: 'operator said so' });
   });
 

@@ -57,6 +57,26 @@ describe.each(storeConfigs)('send with an idempotency key on $name', (config) =>
     expect((await rt.get(id))?.seq).toBe(0);
   });
 
+  it('send never throws: bad input, null options (from JavaScript) and a closed runtime all come back as rejections', async () => {
+    const { rt } = await open();
+    const { id } = await rt.start('steps', { input: { total: 10 } });
+    const send = rt.send.bind(rt) as (id: string, event: unknown, options?: unknown) => Promise<unknown>;
+    let thrown: unknown;
+    const attempts: Promise<unknown>[] = [];
+    try {
+      attempts.push(send(id, { type: 'STEP', n: 1 }, null));
+      attempts.push(send(id, { notAType: 1 }, null));
+      attempts.push(send(id, 'STEP'));
+      attempts.push(send('nobody', { type: 'STEP', n: 1 }, null));
+    } catch (err) {
+      thrown = err;
+    }
+    expect(thrown).toBeUndefined();
+    const outcomes = await Promise.allSettled(attempts);
+    expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'rejected', 'rejected', 'rejected']);
+    expect((await rt.get(id))?.seq).toBe(1);
+  });
+
   it.runIf(config.persistent)('a key applied before a restart is still known after it', async () => {
     const first = await open();
     const { id } = await first.rt.start('steps', { input: { total: 10 } });

@@ -485,7 +485,8 @@ export class Runtime {
    * Rejects, with nothing changed, when the event is malformed, not accepted in the current
    * state, or its transition produces state that is not JSON.
    */
-  send(id: string, event: { type: string; [key: string]: unknown }, options: SendOptions = {}): Promise<SendResult> {
+  send(id: string, event: { type: string; [key: string]: unknown }, given?: SendOptions): Promise<SendResult> {
+    const options = given ?? {}; // also for a `null` from JavaScript: errors reach the caller as rejections
     const hosted = this.hosts.get(id);
     if (!hosted || options.key !== undefined || this.closed) return this.sendChecked(id, event, options);
     // The hot path (hosted here, no key): no async layers between the commit and the caller.
@@ -878,7 +879,7 @@ export class Runtime {
       if (!meta) throw new ExecutionNotFoundError(id);
       if (meta.status === 'completed') return meta.output as T;
       if (meta.status === 'failed') throw new ExecutionFailedError(id, meta.error ?? { name: 'Error', message: 'unknown' });
-      if (meta.status === 'cancelled') throw new ExecutionCancelledError(id, meta.error?.message);
+      if (meta.status === 'cancelled') throw new ExecutionCancelledError(id, meta.cancelReason ?? meta.error?.message);
       if (!this.hosts.has(id)) await sleep(this.pollMs, undefined, { ref: false });
     }
   }

@@ -1,4 +1,4 @@
-import type { Store } from '../store/Store.js';
+import type { DueTimer, Store } from '../store/Store.js';
 import type { Clock } from './clock.js';
 
 /** Longest a wake timer is armed for: real timers overflow past 2^31 ms, and the store may change meanwhile. */
@@ -7,7 +7,7 @@ const MAX_SLEEP_MS = 3_600_000;
 const BATCH = 256;
 /** Timer rows read per page of the table. */
 const SCAN = 2_048;
-/** Pages of due rows read per pass, at most, looking past rows of executions it may not wake. */
+/** Pages of due rows read per pass, at most, looking past rows of executions it may not wake (see `pass`). */
 const MAX_PAGES = 64;
 /** How soon to look again when every due timer belongs to an execution being woken. */
 const RETRY_MS = 20;
@@ -26,6 +26,8 @@ export class Waker {
   private running?: Promise<void>;
   private again = false;
   private stopped = false;
+  /** Where the scan of due rows goes on: the last row a pass examined (see `pass`). */
+  private resumeAfter?: DueTimer;
   /** Executions refused a wake, until when they are passed over: their rows must not hide others'. */
   private readonly refused = new Map<string, number>();
 
@@ -78,23 +80,26 @@ export class Waker {
     const real = Date.now();
     for (const [id, until] of this.refused) if (until <= real) this.refused.delete(id);
     // Rows of executions woken a moment ago stay until their transitions commit, and rows of
-    // executions refused stay for good: read past them, page after page (up to MAX_PAGES; the
-    // next pass goes on), so that no number of them hides a due sleeper.
+    // executions refused stay for good: read past them, page after page, so that no number of
+    // them hides a due sleeper. A pass reads at most MAX_PAGES; the next one goes on from the
+    // last row it examined, and the scan starts again from the earliest once it reached the end.
     const ids: string[] = [];
-    let more = false;
     let anyHosted = false;
-    let page = await this.store.dueTimers(now, SCAN);
-    for (let pages = 1; ; pages++) {
-      for (const t of page) {
-        if (ids.length === BATCH) break;
+    let cursor = this.resumeAfter;
+    let end = false;
+    for (let pages = 0; !end && ids.length < BATCH && pages < MAX_PAGES; pages++) {
+      const page = await this.store.dueTimers(now, SCAN, 0, cursor);
+      let examined = 0;
+      for (; examined < page.length && ids.length < BATCH; examined++) {
+        const t = page[examined] as DueTimer;
         if (this.hosted(t.id)) anyHosted = true;
         else if (!this.refused.has(t.id) && !ids.includes(t.id)) ids.push(t.id);
       }
-      const last = page[page.length - 1];
-      more = ids.length === BATCH || (page.length === SCAN && pages === MAX_PAGES);
-      if (ids.length === BATCH || page.length < SCAN || pages === MAX_PAGES || !last) break;
-      page = await this.store.dueTimers(now, SCAN, 0, last);
+      if (examined > 0) cursor = page[examined - 1];
+      if (examined === page.length && page.length < SCAN) end = true;
     }
+    this.resumeAfter = end ? undefined : cursor;
+    const more = !end;
     const { loaded, refused } = ids.length ? await this.wake(ids).catch(() => ({ loaded: 0, refused: [] as string[] })) : { loaded: 0, refused: [] as string[] };
     for (const id of refused) this.refused.set(id, real + REFUSED_MS);
     if (this.stopped) return;

@@ -129,7 +129,8 @@ export class LmdbStore implements Store {
     this.inbox = db('inbox');
     this.keys = db('keys');
     this.forks = db('forks');
-    if (found === undefined) await this.system.put('schema', SCHEMA_VERSION);
+    // A new store, or an older one this code now writes maps to: older code must refuse it.
+    if (found !== SCHEMA_VERSION) await this.system.put('schema', SCHEMA_VERSION);
     if (recorded === undefined) await this.system.put('compression', compression);
     this.env = env;
   }
