@@ -270,9 +270,9 @@ export class Runtime {
   }
 
   /**
-   * Holds the registry's updates while `work` runs (a recovery, a batch of wakes), then applies
-   * them at once: each update copies the table, and a recovery serving the event loop between
-   * slices of 250 would otherwise copy a table of 10,000 rows forty times.
+   * Holds the registry's updates while `work` runs (a batch of a recovery or of wakes, under a
+   * second), then applies them at once: each update copies the table, and a batch serving the
+   * event loop between slices of 250 would otherwise copy it after each slice.
    */
   private async holdingRegistry<T>(work: () => Promise<T>): Promise<T> {
     this.registryHeld++;
@@ -986,11 +986,7 @@ export class Runtime {
    * setInterval(() => void rt.recover(), 10_000); // a host that also picks up after dead peers
    * ```
    */
-  recover(): Promise<number> {
-    return this.holdingRegistry(() => this.recoverAll());
-  }
-
-  private async recoverAll(): Promise<number> {
+  async recover(): Promise<number> {
     let restored = 0;
     for (const status of ACTIVE_STATUSES) {
       // Waiting executions are only claimed when passivation is on: they stay in the store until
