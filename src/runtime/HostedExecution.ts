@@ -637,9 +637,13 @@ export class HostedExecution implements EffectHost {
       commit.then(
         () => {
           this.inFlightWrites--;
-          this.ctx.onCommitted?.(this, write, cause);
-          // Commit before effect: the effects' code starts once this transition is durable.
-          if (started.length && !this.dormant) this.startEffects(started, meta.effects ?? {}, reused);
+          try {
+            this.ctx.onCommitted?.(this, write, cause);
+          } finally {
+            // Commit before effect: the effects' code starts once this transition is durable
+            // (whatever an observer did).
+            if (started.length && !this.dormant) this.startEffects(started, meta.effects ?? {}, reused);
+          }
         },
         (err: unknown) => {
           this.inFlightWrites--;
