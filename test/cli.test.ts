@@ -695,6 +695,11 @@ describe.concurrent('durastate CLI', { timeout: 120_000 }, () => {
     expect(jsonError.code).toBe(3);
     expect(jsonError.stdout).toBe('');
     expect(JSON.parse(jsonError.stderr)).toEqual({ error: { name: 'ExecutionNotFoundError', code: 'EXECUTION_NOT_FOUND', message: 'No execution "nope"' } });
+    // A usage error too, without the usage text.
+    const usage = await run(['--json', 'ls', '--bogus']);
+    expect(usage.code).toBe(2);
+    expect(usage.stdout).toBe('');
+    expect(JSON.parse(usage.stderr)).toEqual({ error: { name: 'UsageError', code: 'INVALID_ARGUMENT', message: "unknown option '--bogus'" } });
     const bare = await run([]);
     expect(bare.code).toBe(2);
     expect(bare.stderr).toMatch(/Usage: durastate \[options\] \[command\]/);
@@ -950,5 +955,16 @@ describe.concurrent('durastate CLI', { timeout: 120_000 }, () => {
     await ok(['run', 'cliOrder', '--id', 'o1', '--input', '{"item":"a","qty":1}']);
     expect(await json<{ total: number; byStatus: { waiting: number } }>(['stats'])).toMatchObject({ total: 1, byStatus: { waiting: 1 } });
     expect(existsSync(join(dotted, 'data.mdb')), 'the store lives inside the folder').toBe(true);
+  });
+
+  it('a reader that stops early (durastate … | head) ends the command quietly, exit 0 (it died of EPIPE, exit 1)', async (ctx) => {
+    // Our end of the pipe is closed before the child has started: its first write fails (EPIPE).
+    const child = spawn(process.execPath, [BIN, '--help'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.destroy();
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
+    ctx.expect(stderr).not.toContain('EPIPE');
+    ctx.expect(code).toBe(0);
   });
 });

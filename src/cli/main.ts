@@ -35,15 +35,17 @@ function packageVersion(): string {
   }
 }
 
-export function buildProgram(): Command {
+export function buildProgram(json = false): Command {
   const program = new Command('durastate')
     .description('Durable XState workflows on LMDB: run, host, inspect, fork and clean up executions.')
     .option('--store <path>', 'LMDB store folder (or DURASTATE_STORE)', process.env.DURASTATE_STORE ?? './.durastate')
     .option('--machines <module>', 'module exporting the machines (default: the bundled examples)')
     .option('--json', 'print JSON for scripts')
     .version(packageVersion(), '-V, --version')
-    .showHelpAfterError()
+    .showHelpAfterError(!json)
     .exitOverride();
+  // With --json a usage error is a line of JSON too (set before the commands: they inherit it).
+  if (json) program.configureOutput({ outputError: (str, write) => write(`${JSON.stringify({ error: { name: 'UsageError', code: 'INVALID_ARGUMENT', message: str.trim().replace(/^error: /, '') } })}\n`) });
   actCommands(program);
   workerCommand(program);
   inspectCommands(program);
@@ -61,14 +63,15 @@ export async function main(argv: string[]): Promise<number> {
   // The runtime's own waits (a send through another process's inbox, following the store) do
   // not keep a process alive; a command waiting on them must.
   const alive = setInterval(() => {}, 1 << 30);
-  const program = buildProgram();
+  // Options are parsed with the command; a usage error can come before, so look for --json now.
+  const program = buildProgram(argv.includes('--json'));
   try {
     await program.parseAsync(argv);
     return process.exitCode === undefined ? 0 : Number(process.exitCode);
   } catch (err) {
     if (err instanceof CommanderError) {
       // --help and --version end here too, with their own code (0); commander printed the message
-      // (a usage error stays text, with the usage, even with --json).
+      // (with --json, as a line of JSON and without the usage).
       return err.exitCode === 0 ? 0 : 2;
     }
     const code = err instanceof DurastateError ? err.code : undefined;
