@@ -957,6 +957,15 @@ describe.concurrent('durastate CLI', { timeout: 120_000 }, () => {
     expect(existsSync(join(dotted, 'data.mdb')), 'the store lives inside the folder').toBe(true);
   });
 
+  it('show says an effect started and not finished is in flight (it said "pending, 0 attempts")', async (ctx) => {
+    const { ok, expect } = cli(ctx, { machines: 'cli' });
+    // Detached: written, run by no process, its quote effect started in the store's eyes and not done.
+    await ok(['run', 'cliOrder', '--detach', '--id', 'd1', '--input', '{"item":"ball","qty":2}']);
+    const show = await ok(['show', 'd1']);
+    expect(show).toMatch(/^effects {3}d1\/\S+ {2}in flight$/m);
+    expect(show).not.toMatch(/0 attempts/);
+  });
+
   it('a reader that stops early (durastate … | head) ends the command quietly, exit 0 (it died of EPIPE, exit 1)', async (ctx) => {
     // Our end of the pipe is closed before the child has started: its first write fails (EPIPE).
     const child = spawn(process.execPath, [BIN, '--help'], { stdio: ['ignore', 'pipe', 'pipe'] });

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { ExecutionNotFoundError } from '../../errors.js';
-import { EXECUTION_STATUSES, type ExecutionStatus } from '../../store/Store.js';
+import { EXECUTION_STATUSES, type EffectRecord, type ExecutionStatus } from '../../store/Store.js';
 import type { LineageNode } from '../../timeline/types.js';
 import { globals, parseSeq, pointOf, print, short, table, withRuntime } from '../io.js';
 
@@ -47,7 +47,7 @@ export function inspectCommands(program: Command): void {
           ...(info.input !== undefined ? [`input     ${short(info.input, 200)}`] : []),
           `context   ${short(info.context, 400)}`,
           ...info.timers.map((t, i) => `${i === 0 ? 'timers' : ''.padEnd(6)}    ${short(t.event, 60)} due ${t.dueAt.toISOString()}`),
-          ...info.effects.map((e, i) => `${i === 0 ? 'effects' : ''.padEnd(7)}   ${e.key}  ${e.status}, ${e.attempts} attempt${e.attempts === 1 ? '' : 's'}${e.error ? ` — ${e.error.message}` : ''}`),
+          ...info.effects.map((e, i) => `${i === 0 ? 'effects' : ''.padEnd(7)}   ${e.key}  ${effectState(e)}`),
           ...(info.output !== undefined ? [`output    ${short(info.output, 400)}`] : []),
           ...(info.error ? [`error     ${info.error.name}: ${info.error.message}`] : []),
           `created   ${info.createdAt.toISOString()}`,
@@ -150,4 +150,13 @@ export function inspectCommands(program: Command): void {
         table([['STATUS', 'COUNT'], ...Object.entries(stats.byStatus).map(([s, n]) => [s, String(n)]), ['total', String(stats.total)]]),
       );
     });
+}
+
+/** An effect as `show` says it: in flight, waiting to retry, or its outcome. */
+function effectState(e: EffectRecord): string {
+  const attempts = `${e.attempts} attempt${e.attempts === 1 ? '' : 's'}`;
+  const error = e.error ? ` — ${e.error.message}` : '';
+  if (e.status !== 'pending') return `${e.status}, ${attempts}${error}`;
+  if (e.attempts === 0) return 'in flight';
+  return `${attempts} failed, ${e.retryAt !== undefined ? `next at ${new Date(e.retryAt).toISOString()}` : 'retrying'}${error}`;
 }
