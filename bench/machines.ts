@@ -39,3 +39,49 @@ export const counterMachine = setup({
 export function inc(): CounterEvent {
   return { type: 'INC', by: 1 };
 }
+
+export interface ChatMessage {
+  role: 'user' | 'assistant';
+  n: number;
+  text: string;
+}
+
+export interface ChatContext {
+  title: string;
+  model: string;
+  turns: number;
+  messages: ChatMessage[];
+}
+
+export type ChatEvent = { type: 'MESSAGE'; message: ChatMessage };
+
+/**
+ * The chat workload (timeline bench, peers bench): every MESSAGE appends one message to the
+ * context (a new array, as `assign` is used).
+ */
+export const chatMachine = setup({
+  types: { context: {} as ChatContext, events: {} as ChatEvent },
+  actions: {
+    append: assign({
+      turns: ({ context }) => context.turns + 1,
+      messages: ({ context, event }) => [...context.messages, event.message],
+    }),
+  },
+}).createMachine({
+  id: 'chat',
+  version: 'bench-1',
+  context: { title: 'benchmark conversation', model: 'some-model-2026-01', turns: 0, messages: [] },
+  initial: 'chatting',
+  states: { chatting: { on: { MESSAGE: { actions: 'append' } } } },
+});
+
+const WORDS = 'the order shipped late because the warehouse queue was full so we retried the payment and the customer asked for a refund which was approved'.split(' ');
+
+/** Message `n`, its JSON exactly `bytes` long (deterministic text). */
+export function message(n: number, bytes: number): ChatMessage {
+  const base: ChatMessage = { role: n % 2 ? 'assistant' : 'user', n, text: '' };
+  const room = bytes - JSON.stringify(base).length;
+  let text = '';
+  for (let w = n; text.length < room; w++) text += `${WORDS[w % WORDS.length]} `;
+  return { ...base, text: text.slice(0, Math.max(0, room)) };
+}

@@ -19,10 +19,9 @@
  *    (what a checkpointer that writes the whole state per step, LangGraph-style, would write).
  */
 import { open, type Database } from 'lmdb';
-import { assign, setup } from 'xstate';
 import { createRuntime, lmdbStore, type Runtime, type Store } from '../src/index.js';
 import { collectGarbage, formatBytes, formatRate, formatRatio, now, percentile, table, tempDir } from './helpers.js';
-import { counterMachine, inc } from './machines.js';
+import { chatMachine, counterMachine, inc, message, type ChatContext } from './machines.js';
 
 export interface TimelineOptions {
   /** Transitions of the long counter execution. */
@@ -116,49 +115,6 @@ export interface TimelineResults {
 
 // ---------------------------------------------------------------------------------------------
 // The chat workload
-
-interface ChatMessage {
-  role: 'user' | 'assistant';
-  n: number;
-  text: string;
-}
-
-interface ChatContext {
-  title: string;
-  model: string;
-  turns: number;
-  messages: ChatMessage[];
-}
-
-type ChatEvent = { type: 'MESSAGE'; message: ChatMessage };
-
-/** A conversation: every MESSAGE appends one message to the context (a new array, as `assign` is used). */
-const chatMachine = setup({
-  types: { context: {} as ChatContext, events: {} as ChatEvent },
-  actions: {
-    append: assign({
-      turns: ({ context }) => context.turns + 1,
-      messages: ({ context, event }) => [...context.messages, event.message],
-    }),
-  },
-}).createMachine({
-  id: 'chat',
-  version: 'bench-1',
-  context: { title: 'benchmark conversation', model: 'some-model-2026-01', turns: 0, messages: [] },
-  initial: 'chatting',
-  states: { chatting: { on: { MESSAGE: { actions: 'append' } } } },
-});
-
-const WORDS = 'the order shipped late because the warehouse queue was full so we retried the payment and the customer asked for a refund which was approved'.split(' ');
-
-/** Message `n`, its JSON exactly `bytes` long (deterministic text). */
-function message(n: number, bytes: number): ChatMessage {
-  const base: ChatMessage = { role: n % 2 ? 'assistant' : 'user', n, text: '' };
-  const room = bytes - JSON.stringify(base).length;
-  let text = '';
-  for (let w = n; text.length < room; w++) text += `${WORDS[w % WORDS.length]} `;
-  return { ...base, text: text.slice(0, Math.max(0, room)) };
-}
 
 // ---------------------------------------------------------------------------------------------
 // Part 1: stateAt and fork against the history's length

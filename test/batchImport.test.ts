@@ -6,7 +6,7 @@
  */
 import { firstValueFrom } from 'rxjs';
 import { describe, expect, it } from 'vitest';
-import { ExecutionFailedError, simulatedClock, type ExecutionInfo, type Runtime } from '../src/index.js';
+import { ExecutionFailedError, simulatedClock } from '../src/index.js';
 import {
   batchImportMachine,
   batchProgress,
@@ -17,12 +17,11 @@ import {
   type BatchContext,
   type ChunkOp,
 } from '../machines/batchImport.js';
-import { committed } from './fixtures/timerSettle.js';
 import { exampleHarness, info, until, runToEnd } from './fixtures/exampleHarness.js';
 
 const T0 = Date.UTC(2026, 0, 5, 9);
 
-const { cleanups, storePath, open } = exampleHarness({ prefix: 'durastate-batch-', machines: [batchImportMachine], reset: () => store.reset() });
+const { storePath, open } = exampleHarness({ prefix: 'durastate-batch-', machines: [batchImportMachine], reset: () => store.reset() });
 
 /** Calls per chunk and operation: `{ import: [1, 1, ...], validate: [...], index: [...] }`. */
 function callsPerChunk(chunks: number): Record<ChunkOp, number[]> {

@@ -14,7 +14,7 @@ import { describe, expect, it } from 'vitest';
 import { createActor, type AnyStateMachine } from 'xstate';
 import { createRuntime, lmdbStore, type Json, type Runtime } from '../src/index.js';
 import { rebuildSnapshot } from '../src/internal.js';
-import { Child, closedOrHung, expectKilledOrDone, prng, type Exit, crashSuite } from './fixtures/crashChild.js';
+import { armKill, Child, closedOrHung, expectKilledOrDone, prng, crashSuite } from './fixtures/crashChild.js';
 import { approvalAmount, approvalId, stepsId, stepsPlan, STEPS_EXECUTIONS, STEPS_TOTAL, type StepsEvent } from './fixtures/crashPlan.js';
 import { approvalMachine, stepsMachine } from './fixtures/machines.js';
 
@@ -125,21 +125,9 @@ function pickKill(rand: () => number): KillPlan {
 
 /** Arms `plan` on a freshly spawned child. */
 function arm(child: Child, plan: KillPlan): void {
-  const kill = () => child.signal('SIGKILL');
-  if (plan.kind === 'spawn') {
-    setTimeout(kill, plan.ms);
-  } else if (plan.kind === 'ready') {
-    void child.waitForLine((l) => l === 'READY', 'READY').then(() => setTimeout(kill, plan.ms), () => {});
-  } else {
-    const prefix = plan.kind === 'acks' ? 'ACK ' : 'QUOTE ';
-    let seen = 0;
-    const off = child.onLine((line) => {
-      if (line.startsWith(prefix) && ++seen >= plan.n) {
-        off();
-        kill();
-      }
-    });
-  }
+  if (plan.kind === 'spawn' || plan.kind === 'ready') return armKill(child, plan);
+  const prefix = plan.kind === 'acks' ? 'ACK ' : 'QUOTE ';
+  armKill(child, { kind: 'line', n: plan.n, counts: (line) => line.startsWith(prefix) });
 }
 
 

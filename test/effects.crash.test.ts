@@ -29,10 +29,9 @@
  * prints the counts).
  */
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createRuntime, lmdbStore, type EffectRecord, type Json } from '../src/index.js';
-import { Child, closedOrHung, expectKilledOrDone, prng, type Exit, crashSuite, type RunDir } from './fixtures/crashChild.js';
+import { armKill, Child, closedOrHung, expectKilledOrDone, prng, crashSuite, type RunDir } from './fixtures/crashChild.js';
 import {
   declines,
   effectsId,
@@ -341,7 +340,7 @@ class EffectsAudit {
       const procs = this.ranIn.get(key)!;
       for (let i = 1; i < procs.length; i++) expect(procs[i], `${where}: ${key} ran in processes ${procs.join(',')}`).toBeGreaterThan(procs[i - 1]!);
     }
-    for (const [key, record] of this.records) expect(this.identityOfKey.has(key), `${where}: stray record ${key}`).toBe(true);
+    for (const key of this.records.keys()) expect(this.identityOfKey.has(key), `${where}: stray record ${key}`).toBe(true);
     return byIdentity;
   }
 }
@@ -428,21 +427,8 @@ function pickKill(rand: () => number): KillPlan {
 }
 
 function arm(child: Child, plan: KillPlan): void {
-  const kill = () => child.signal('SIGKILL');
-  if (plan.kind === 'spawn') {
-    setTimeout(kill, plan.ms);
-  } else if (plan.kind === 'ready') {
-    void child.waitForLine((l) => l === 'READY', 'READY').then(() => setTimeout(kill, plan.ms), () => {});
-  } else {
-    let seen = 0;
-    const off = child.onLine((line) => {
-      if (line.startsWith('RUN ') && ++seen >= plan.n) {
-        off();
-        if (plan.ms === 0) kill();
-        else setTimeout(kill, plan.ms);
-      }
-    });
-  }
+  if (plan.kind === 'spawn' || plan.kind === 'ready') return armKill(child, plan);
+  armKill(child, { kind: 'line', n: plan.n, counts: (line) => line.startsWith('RUN '), ...(plan.ms === 0 ? {} : { ms: plan.ms }) });
 }
 
 

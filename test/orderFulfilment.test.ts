@@ -5,9 +5,8 @@
  * committed history and the output.
  */
 import { describe, expect, it } from 'vitest';
-import { ExecutionFailedError, simulatedClock, type ExecutionInfo, type Runtime } from '../src/index.js';
+import { ExecutionFailedError, simulatedClock, type Runtime } from '../src/index.js';
 import { DEFAULT_STOCK, ORDER_RETRY, orderFulfilmentMachine, simulatedOrderServices as services, type OrderInput } from '../machines/orderFulfilment.js';
-import { committed } from './fixtures/timerSettle.js';
 import { exampleHarness, info, until, runToEnd } from './fixtures/exampleHarness.js';
 
 const T0 = Date.UTC(2026, 0, 5, 9);

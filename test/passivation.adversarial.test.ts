@@ -5,32 +5,16 @@
  * is asynchronous and the runtime's correctness must not depend on LMDB answering in microtasks.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { assign, fromPromise, setup } from 'xstate';
+import { fromPromise, setup } from 'xstate';
 import { createRuntime, lmdbStore, simulatedClock, type Runtime, type SimulatedClock, type Store } from '../src/index.js';
 import { committed } from './fixtures/timerSettle.js';
 import { tempDir } from './helpers.js';
+import { ticketMachine as ticket } from './fixtures/ticketMachine.js';
 
 const T0 = Date.UTC(2026, 0, 1);
 const HOUR = 3_600_000;
 const LATER = (): number => Date.now() + HOUR;
 
-/** Waits for a reminder timer (1 h) or a REPLY; counts reminders in context. */
-const ticket = setup({
-  types: { context: {} as { reminders: number; reply?: string }, events: {} as { type: 'REPLY'; text: string } | { type: 'CLOSE' } },
-}).createMachine({
-  id: 'ticket',
-  context: { reminders: 0 },
-  initial: 'open',
-  states: {
-    open: {
-      after: { [HOUR]: { target: 'open', reenter: true, actions: assign({ reminders: ({ context }) => context.reminders + 1 }) } },
-      on: { REPLY: { target: 'answered', actions: assign({ reply: ({ event }) => event.text }) } },
-    },
-    answered: { on: { CLOSE: 'closed' } },
-    closed: { type: 'final' },
-  },
-  output: ({ context }) => context,
-});
 
 /** A machine with a 1-minute timer: registered in one runtime only, blocked in the other. */
 const minute = setup({}).createMachine({
@@ -177,15 +161,36 @@ describe('the waker finds every due sleeper', () => {
   });
 });
 
+/**
+ * A ticket `t` in a proxied LMDB store, passivated; `prepare` runs (the store and runtime in
+ * hand), then the clock passes the ticket's timer.
+ */
+async function sleeperDue(prepare: (p: ReturnType<typeof proxied>, rt: Runtime) => void): Promise<{ clock: SimulatedClock; p: ReturnType<typeof proxied>; rt: Runtime }> {
+  const clock = simulatedClock(T0);
+  const p = proxied(storePath());
+  const rt = await open(p.store, clock);
+  await rt.start('ticket', { id: 't' });
+  expect(rt.passivateIdle(LATER())).toBe(1);
+  prepare(p, rt);
+  await clock.advanceTo(T0 + HOUR + 1);
+  return { clock, p, rt };
+}
+
+/** The waker left out: the test plays its part (the claims it makes counted from here). */
+function stopWaker(p: ReturnType<typeof proxied>, rt: Runtime): void {
+  internals(rt).waker.stop();
+  clearInterval(internals(rt).wakerTimer);
+  p.claims.length = 0;
+}
+
+/** The next whole-inbox read fails once (restoreBatch's). */
+function failInboxRead(p: ReturnType<typeof proxied>): void {
+  p.fail.add('pendingInbox');
+}
+
 describe('a wake that fails half-way', () => {
   it('a failed inbox read in restoreBatch does not leave the execution "loading": the next look wakes it', async () => {
-    const clock = simulatedClock(T0);
-    const p = proxied(storePath());
-    const rt = await open(p.store, clock);
-    await rt.start('ticket', { id: 't' });
-    expect(rt.passivateIdle(LATER())).toBe(1);
-    p.fail.add('pendingInbox'); // the next whole-inbox read fails once (restoreBatch's)
-    await clock.advanceTo(T0 + HOUR + 1);
+    const { clock, rt } = await sleeperDue(failInboxRead);
     await committed(rt);
     // The store is fine again: the next look must wake it.
     await clock.advance(1_000);
@@ -196,13 +201,7 @@ describe('a wake that fails half-way', () => {
   });
 
   it('... and a send to it settles', async () => {
-    const clock = simulatedClock(T0);
-    const p = proxied(storePath());
-    const rt = await open(p.store, clock);
-    await rt.start('ticket', { id: 't' });
-    expect(rt.passivateIdle(LATER())).toBe(1);
-    p.fail.add('pendingInbox');
-    await clock.advanceTo(T0 + HOUR + 1);
+    const { rt } = await sleeperDue(failInboxRead);
     const sent = rt.send('t', { type: 'REPLY', text: 'hello' }).then(
       () => 'settled',
       () => 'settled',
@@ -211,13 +210,7 @@ describe('a wake that fails half-way', () => {
   });
 
   it('... and close() resolves', async () => {
-    const clock = simulatedClock(T0);
-    const p = proxied(storePath());
-    const rt = await open(p.store, clock);
-    await rt.start('ticket', { id: 't' });
-    expect(rt.passivateIdle(LATER())).toBe(1);
-    p.fail.add('pendingInbox');
-    await clock.advanceTo(T0 + HOUR + 1);
+    const { rt } = await sleeperDue(failInboxRead);
     expect(await closeWithin(rt)).toBe('closed');
   });
 });
@@ -240,16 +233,7 @@ describe('a send racing passivation or a wake', () => {
   });
 
   it('a wake (waker → wakeMany) and a send to the same sleeping execution claim it once and load one HostedExecution', async () => {
-    const clock = simulatedClock(T0);
-    const p = proxied(storePath());
-    const rt = await open(p.store, clock);
-    await rt.start('ticket', { id: 't' });
-    expect(rt.passivateIdle(LATER())).toBe(1);
-    // Let the timer fall due without the waker acting on its own: the test plays its part.
-    internals(rt).waker.stop();
-    clearInterval(internals(rt).wakerTimer);
-    await clock.advanceTo(T0 + HOUR + 1);
-    p.claims.length = 0;
+    const { clock, p, rt } = await sleeperDue(stopWaker);
     p.slow.add('getMeta');
     const sent = rt.send('t', { type: 'REPLY', text: 'racing' });
     const woken = internals(rt).wakeMany(['t']);
@@ -267,15 +251,7 @@ describe('a send racing passivation or a wake', () => {
   });
 
   it('a send and a wake racing with LMDB answering in microtasks load it once', async () => {
-    const clock = simulatedClock(T0);
-    const p = proxied(storePath());
-    const rt = await open(p.store, clock);
-    await rt.start('ticket', { id: 't' });
-    expect(rt.passivateIdle(LATER())).toBe(1);
-    internals(rt).waker.stop();
-    clearInterval(internals(rt).wakerTimer);
-    await clock.advanceTo(T0 + HOUR + 1);
-    p.claims.length = 0;
+    const { clock, p, rt } = await sleeperDue(stopWaker);
     const woken = internals(rt).wakeMany(['t']);
     const sent = rt.send('t', { type: 'REPLY', text: 'racing' });
     await Promise.all([woken, sent]);

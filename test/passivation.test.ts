@@ -7,33 +7,15 @@
  */
 import { firstValueFrom, filter, toArray, take } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { assign, fromPromise, setup } from 'xstate';
+import { fromPromise, setup } from 'xstate';
 import { createRuntime, lmdbStore, simulatedClock, type Runtime, type RuntimeEvent, type SimulatedClock } from '../src/index.js';
 import { committed } from './fixtures/timerSettle.js';
 import { tempDir } from './helpers.js';
+import { ticketMachine as ticket } from './fixtures/ticketMachine.js';
 
 const T0 = Date.UTC(2026, 0, 1);
 const LATER = (): number => Date.now() + 3_600_000;
 
-/** Waits for a reminder timer (1 h) or a REPLY; counts reminders in context. */
-const ticket = setup({
-  types: { context: {} as { reminders: number; reply?: string }, events: {} as { type: 'REPLY'; text: string } | { type: 'CLOSE' } },
-}).createMachine({
-  id: 'ticket',
-  context: { reminders: 0 },
-  initial: 'open',
-  states: {
-    open: {
-      after: { 3_600_000: { target: 'open', reenter: true, actions: assign({ reminders: ({ context }) => context.reminders + 1 }) } },
-      on: {
-        REPLY: { target: 'answered', actions: assign({ reply: ({ event }) => event.text }) },
-      },
-    },
-    answered: { on: { CLOSE: 'closed' } },
-    closed: { type: 'final' },
-  },
-  output: ({ context }) => context,
-});
 
 /** Runs an effect that ends when the test says so. */
 let release: (() => void)[] = [];

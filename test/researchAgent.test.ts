@@ -72,6 +72,9 @@ const outputOf = async (rt: Runtime, id: string): Promise<ResearchOutput> => (aw
 const timers = (i: ExecutionInfo): Array<[string, number]> => i.timers.map((t) => [(t.event as { type: string }).type, t.dueAt.getTime()]);
 const states = async (rt: Runtime, id: string): Promise<string[]> => (await rt.history(id)).map((h) => JSON.stringify(h.value));
 
+/** The states of a run from plan to publish, one per transition, as `states` gives them. */
+const PUBLISHED_PATH = ['"planning"', '{"tools":"search"}', '{"tools":"fetch"}', '{"tools":"fetch"}', '{"tools":"summarise"}', '"drafting"', '"awaitingApproval"', '"publishing"', '"published"'];
+
 describe('research agent (machines/researchAgent.ts)', () => {
   it('names its delays; the simulated planner asks for 2–4 steps, the same for the same topic', () => {
     const delays = researchAgentMachine.implementations.delays as Record<string, unknown>;
@@ -152,17 +155,7 @@ describe('research agent (machines/researchAgent.ts)', () => {
       ]),
     );
     expect(done.effects).toHaveLength(7);
-    expect(await states(rt, id)).toEqual([
-      '"planning"',
-      '{"tools":"search"}',
-      '{"tools":"fetch"}',
-      '{"tools":"fetch"}',
-      '{"tools":"summarise"}',
-      '"drafting"',
-      '"awaitingApproval"',
-      '"publishing"',
-      '"published"',
-    ]);
+    expect(await states(rt, id)).toEqual(PUBLISHED_PATH);
 
     await until(() => percents.at(-1) === 100, 'progress 100');
     expect(percents.length).toBeGreaterThanOrEqual(5);
@@ -411,17 +404,7 @@ describe('research agent (machines/researchAgent.ts)', () => {
     await rt.send(id, { type: 'APPROVE', by: 'ada' });
     expect(await rt.wait(id)).toMatchObject({ outcome: 'published', by: 'ada' });
     expect(services.published).toHaveLength(1);
-    expect(await states(rt, id)).toEqual([
-      '"planning"',
-      '{"tools":"search"}',
-      '{"tools":"fetch"}',
-      '{"tools":"fetch"}',
-      '{"tools":"summarise"}',
-      '"drafting"',
-      '"awaitingApproval"',
-      '"publishing"',
-      '"published"',
-    ]);
+    expect(await states(rt, id)).toEqual(PUBLISHED_PATH);
   });
 
   it('a runtime closed while the draft waits: the deadline that passed meanwhile escalates on reopening', async () => {

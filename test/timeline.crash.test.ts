@@ -21,11 +21,10 @@
  * The kill schedule comes from a seeded PRNG (set CRASH_SEED to replay another one,
  * CRASH_DEBUG=1 to print what the kills cut).
  */
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { createRuntime, lmdbStore, type ExecutionSummary, type Json, type Runtime } from '../src/index.js';
-import { Child, closedOrHung, expectKilledOrDone, prng, crashSuite } from './fixtures/crashChild.js';
-import { familyMachine, type Ack, type FamilyContext, type FamilyEvent, type Op } from './fixtures/timelineWorker.js';
+import { createRuntime, lmdbStore, type Json, type Runtime } from '../src/index.js';
+import { armKill, Child, closedOrHung, expectKilledOrDone, prng, crashSuite } from './fixtures/crashChild.js';
+import { familyMachine, listAll, type Ack, type FamilyContext, type FamilyEvent, type Op } from './fixtures/timelineWorker.js';
 
 const SEED = Number(process.env.CRASH_SEED ?? 20260105);
 const RUNS = 4;
@@ -185,7 +184,7 @@ function checkAck(model: Model, op: Op, ack: Ack, where: string): void {
 type Outcome = 'applied' | 'absent';
 
 /** Whether the operation a kill cut is in the store (the rest of the check says whether all of it is). */
-async function inFlightOutcome(rt: Runtime, model: Model, op: Op, where: string): Promise<Outcome> {
+async function inFlightOutcome(rt: Runtime, op: Op, where: string): Promise<Outcome> {
   switch (op.op) {
     case 'start':
       return (await rt.get(op.id)) ? 'applied' : 'absent';
@@ -202,17 +201,6 @@ async function inFlightOutcome(rt: Runtime, model: Model, op: Op, where: string)
     case 'delete':
       return (await rt.get(op.id)) ? 'absent' : 'applied';
   }
-}
-
-async function listAll(rt: Runtime): Promise<ExecutionSummary[]> {
-  const out: ExecutionSummary[] = [];
-  let cursor: string | undefined;
-  do {
-    const page = await rt.list({ limit: 100, ...(cursor ? { cursor } : {}) });
-    out.push(...page.items);
-    cursor = page.cursor;
-  } while (cursor);
-  return out;
 }
 
 /** The init event carries the input: its type is what the model knows. */
@@ -297,28 +285,13 @@ function pickKill(rand: () => number): KillPlan {
 }
 
 function arm(child: Child, plan: KillPlan): void {
-  const kill = () => child.signal('SIGKILL');
-  if (plan.kind === 'spawn') {
-    setTimeout(kill, plan.ms);
-  } else if (plan.kind === 'ready') {
-    void child.waitForLine((l) => l === 'READY', 'READY').then(() => setTimeout(kill, plan.ms), () => {});
-  } else {
-    let seen = 0;
-    const off = child.onLine((line) => {
-      if (plan.kind === 'ack') {
-        if (!line.startsWith('ACK ') || ++seen < plan.n) return;
-      } else if (plan.kind === 'step') {
-        if (!line.startsWith(`STEP ${plan.write} `) || ++seen < plan.n) return;
-      } else {
-        if (!line.startsWith('BEGIN ')) return;
-        if (plan.op !== 'any' && (JSON.parse(line.slice(6)) as Op).op !== plan.op) return;
-        if (++seen < plan.n) return;
-      }
-      off();
-      if (plan.kind === 'begin' && plan.ms !== 'now') setTimeout(kill, plan.ms);
-      else kill();
-    });
-  }
+  if (plan.kind === 'spawn' || plan.kind === 'ready') return armKill(child, plan);
+  const counts = (line: string): boolean => {
+    if (plan.kind === 'ack') return line.startsWith('ACK ');
+    if (plan.kind === 'step') return line.startsWith(`STEP ${plan.write} `);
+    return line.startsWith('BEGIN ') && (plan.op === 'any' || (JSON.parse(line.slice(6)) as Op).op === plan.op);
+  };
+  armKill(child, { kind: 'line', n: plan.n, counts, ...(plan.kind === 'begin' && plan.ms !== 'now' ? { ms: plan.ms } : {}) });
 }
 
 /** The write that makes an operation: once it resolved, the operation is durable. */
@@ -403,7 +376,7 @@ describe('timeline crash: SIGKILL during fork, rewind, delete and sends', () => 
         const rt = await openRuntime(path, false);
         try {
           if (cutOp && pending) {
-            const result = await inFlightOutcome(rt, model, pending, where);
+            const result = await inFlightOutcome(rt, pending, where);
             const final = FINAL_WRITE[pending.op];
             // Its last write had resolved: it is durable, though the call never returned.
             if (final && cutOp.steps.includes(final)) expect(result, `${where}: ${JSON.stringify(pending)} committed (${cutOp.steps.join(', ')}) but is not in the store`).toBe('applied');

@@ -41,7 +41,6 @@ import {
   type ForkOptions,
   type Json,
   type Runtime,
-  type SimulatedClock,
   type StateAt,
   type Store,
   type TimerRecord,
@@ -358,7 +357,7 @@ async function forkRandomly(
  * history they shared with it, and must read every point as before (the transitions the root
  * made still say so). Returns the family left.
  */
-async function maybeDeleteRoot(g: fc.GeneratorValue, rt: Runtime, log: LiveLog, family: readonly string[]): Promise<string[]> {
+async function maybeDeleteRoot(g: fc.GeneratorValue, rt: Runtime, family: readonly string[]): Promise<string[]> {
   if (g(fc.integer, { min: 0, max: 3 }) !== 0) return [...family];
   await rt.delete('root', { forks: 'materialise' });
   expect(await rt.get('root')).toBeUndefined();
@@ -491,7 +490,7 @@ async function approvalRun(config: StoreConfig, g: fc.GeneratorValue, replayable
       await driveApproval(g, session, family, g(fc.integer, { min: 0, max: 8 }));
     }
     await session.log.quiesce(session.rt);
-    const left = await maybeDeleteRoot(g, session.rt, session.log, family);
+    const left = await maybeDeleteRoot(g, session.rt, family);
     await checkFamily(g, session.rt, session.log, left, label);
     return await transcript(session.rt, left);
   } finally {
@@ -563,7 +562,7 @@ async function onboardingRun(config: StoreConfig, g: fc.GeneratorValue, replayab
       await finished(rt, 'fork2');
     }
     await log.quiesce(rt);
-    const left = await maybeDeleteRoot(g, rt, log, family);
+    const left = await maybeDeleteRoot(g, rt, family);
     await checkFamily(g, rt, log, left, label);
     return await transcript(rt, left);
   } finally {

@@ -56,11 +56,11 @@
 import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { open } from 'lmdb';
-import { assign, createActor, fromPromise, setup } from 'xstate';
+import { createActor, fromPromise, setup } from 'xstate';
 import { Annotation, END, MemorySaver, START, StateGraph } from '@langchain/langgraph';
 import { SqliteSaver } from '@langchain/langgraph-checkpoint-sqlite';
 import { createRuntime, lmdbStore } from '../../dist/src/index.js';
-import { counterMachine, inc } from '../../dist/bench/machines.js';
+import { chatMachine, counterMachine, inc, message } from '../../dist/bench/machines.js';
 import {
   alternate,
   collectGarbage,
@@ -165,32 +165,7 @@ function counterGraph(checkpointer, limit) {
     .compile({ checkpointer });
 }
 
-const WORDS = 'the order shipped late because the warehouse queue was full so we retried the payment and the customer asked for a refund which was approved'.split(' ');
 
-/** Message `i`, its JSON exactly `bytes` long (the same as bench/timeline.bench.ts). */
-function message(i, bytes) {
-  const base = { role: i % 2 ? 'assistant' : 'user', n: i, text: '' };
-  const room = bytes - JSON.stringify(base).length;
-  let text = '';
-  for (let w = i; text.length < room; w++) text += `${WORDS[w % WORDS.length]} `;
-  return { ...base, text: text.slice(0, Math.max(0, room)) };
-}
-
-/** The conversation of bench/timeline.bench.ts: every MESSAGE appends one message (a new array). */
-const chatMachine = setup({
-  actions: {
-    append: assign({
-      turns: ({ context }) => context.turns + 1,
-      messages: ({ context, event }) => [...context.messages, event.message],
-    }),
-  },
-}).createMachine({
-  id: 'chat',
-  version: 'bench-1',
-  context: { title: 'benchmark conversation', model: 'some-model-2026-01', turns: 0, messages: [] },
-  initial: 'chatting',
-  states: { chatting: { on: { MESSAGE: { actions: 'append' } } } },
-});
 
 const ChatState = Annotation.Root({
   title: Annotation(),

@@ -141,15 +141,7 @@ export class HostedExecution implements EffectHost {
     } finally {
       this.creating = false;
     }
-    if (this.fault) {
-      const fault = this.fault;
-      this.drop(saved);
-      this.stopActor();
-      throw fault;
-    }
-    this.release();
-    await this.created;
-    await this.commit;
+    await this.issueFirst(saved);
   }
 
   /**
@@ -193,6 +185,15 @@ export class HostedExecution implements EffectHost {
       this.creating = false;
       this.restoring = false;
     }
+    await this.issueFirst(saved);
+  }
+
+  /**
+   * The end of `create` and `fork`: the transitions held while the actor started are issued
+   * together, or, if one of them could not be committed, none is and the actor stops. Resolves
+   * once they are durable.
+   */
+  private async issueFirst(saved: ReturnType<HostedExecution['hold']>): Promise<void> {
     if (this.fault) {
       const fault = this.fault;
       this.drop(saved);
@@ -594,7 +595,8 @@ export class HostedExecution implements EffectHost {
     this.invoked.clear();
     const known = this.meta.effects ?? NO_EFFECTS;
     let effectsChanged = false;
-    const reused: EffectRecord[] = [];
+    // A fork's parent results for the effects it starts again (rare: none on the hot path).
+    let reused: EffectRecord[] | undefined;
     if (started.length || (known !== NO_EFFECTS && Object.keys(known).some((path) => final || !hasChild(persisted, path)))) {
       const effects: Record<string, { key: string; seq: number }> = {};
       for (const [path, effect] of Object.entries(known)) if (!final && hasChild(persisted, path)) effects[path] = effect;
@@ -602,7 +604,7 @@ export class HostedExecution implements EffectHost {
         const key = `${this.id}/${childId}@${seq}${this.meta.rewinds ? `~${this.meta.rewinds}` : ''}`;
         effects[childId] = { key, seq };
         const record = this.reuse?.get(childId);
-        if (record) reused.push({ ...record, key });
+        if (record) (reused ??= []).push({ ...record, key });
       }
       meta.effects = effects;
       rowChanged = effectsChanged = true;
@@ -615,7 +617,7 @@ export class HostedExecution implements EffectHost {
     if (timerChanges || (keyframe && timers.size)) entry.timers = [...timers.values()];
     if (effectsChanged || (keyframe && meta.effects && Object.keys(meta.effects).length)) entry.effects = meta.effects ?? {};
     const write: TransitionWrite = { id: this.id, version: this.version, entry };
-    if (reused.length) write.effects = reused;
+    if (reused) write.effects = reused;
     if (rowChanged) write.meta = meta;
     if (keyframe) write.keyframe = persisted;
     if (previous) write.previous = previous;
@@ -642,7 +644,7 @@ export class HostedExecution implements EffectHost {
           } finally {
             // Commit before effect: the effects' code starts once this transition is durable
             // (whatever an observer did).
-            if (started.length && !this.dormant) this.startEffects(started, meta.effects ?? {}, reused);
+            if (started.length && !this.dormant) this.startEffects(started, meta.effects ?? {}, reused ?? []);
           }
         },
         (err: unknown) => {
@@ -669,7 +671,7 @@ export class HostedExecution implements EffectHost {
   }
 
   /** Hands the effects XState started in a committed transition their keys (and reused results). */
-  private startEffects(started: readonly [string, (ticket: EffectTicket) => void][], effects: Record<string, { key: string }>, reused: EffectRecord[]): void {
+  private startEffects(started: readonly [string, (ticket: EffectTicket) => void][], effects: Record<string, { key: string }>, reused: readonly EffectRecord[]): void {
     for (const [childId, resolve] of started) {
       const key = (effects[childId] as { key: string }).key;
       const record = reused.find((r) => r.key === key);

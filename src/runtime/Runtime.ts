@@ -462,19 +462,31 @@ export class Runtime {
     if (this.hosts.has(id) || this.loading.has(id)) throw new ExecutionExistsError(id);
     // Until its first transition is committed the execution is not ours to write to (the id may
     // exist in the store): a concurrent send waits for the start through `loading`.
-    const starting = begin().then(() => {
-      if (!host.finished) this.hosts.set(id, host);
-      return host;
-    });
-    this.loading.set(id, starting);
+    const starting = this.trackLoading(
+      id,
+      begin().then(() => {
+        if (!host.finished) this.hosts.set(id, host);
+        return host;
+      }),
+    );
     try {
       await starting;
     } catch (err) {
       host.stop();
       throw err;
-    } finally {
-      this.loading.delete(id);
     }
+  }
+
+  /**
+   * Makes `promise` the loading of `id` until it settles: sends and wakes wait on it instead of
+   * loading the id again. A later loading of the same id is left in place.
+   */
+  private trackLoading(id: string, promise: Promise<HostedExecution>): Promise<HostedExecution> {
+    const own: Promise<HostedExecution> = promise.finally(() => {
+      if (this.loading.get(id) === own) this.loading.delete(id);
+    });
+    this.loading.set(id, own);
+    return own;
   }
 
   /**
@@ -904,13 +916,8 @@ export class Runtime {
     const mode = options.forks ?? 'refuse';
     if (mode !== 'refuse' && mode !== 'delete' && mode !== 'materialise') throw new InvalidArgumentError(`delete's forks option is 'refuse', 'delete' or 'materialise', got ${JSON.stringify(mode)}`);
     const forks = await this.store.listForks(id);
-    if (forks.length === 0 || mode === 'refuse') {
-      if (forks.length) throw new ExecutionHasForksError(id, forks.map((f) => f.id));
-      await this.release(id, meta);
-      await this.store.delete([id]);
-      return;
-    }
-    if (mode === 'materialise') {
+    if (forks.length && mode === 'refuse') throw new ExecutionHasForksError(id, forks.map((f) => f.id));
+    if (forks.length === 0 || mode === 'materialise') {
       await this.release(id, meta);
       for (const fork of forks) await materialise(this.store, fork.id);
       await this.store.delete([id]);
@@ -1021,9 +1028,8 @@ export class Runtime {
     const pending = metas.map((meta) => {
       let settle!: { resolve(host: HostedExecution): void; reject(err: unknown): void };
       const promise = new Promise<HostedExecution>((resolve, reject) => (settle = { resolve, reject }));
-      promise.catch(() => {});
-      this.loading.set(meta.id, promise);
-      void promise.finally(() => this.loading.get(meta.id) === promise && this.loading.delete(meta.id)).catch(() => {});
+      // A rejection is the waiting send's to handle, if any.
+      this.trackLoading(meta.id, promise).catch(() => {});
       return { meta, settle };
     });
     let claims: ClaimResult[];
@@ -1194,15 +1200,7 @@ export class Runtime {
   private acquire(id: string): Promise<HostedExecution> {
     const hosted = this.hosts.get(id);
     if (hosted) return Promise.resolve(hosted);
-    let loading = this.loading.get(id);
-    if (!loading) {
-      const own: Promise<HostedExecution> = this.load(id).finally(() => {
-        if (this.loading.get(id) === own) this.loading.delete(id);
-      });
-      this.loading.set(id, own);
-      loading = own;
-    }
-    return loading;
+    return this.loading.get(id) ?? this.trackLoading(id, this.load(id));
   }
 
   private async load(id: string): Promise<HostedExecution> {

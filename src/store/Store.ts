@@ -20,6 +20,11 @@ export function isFinished(status: ExecutionStatus): boolean {
   return status === 'completed' || status === 'failed' || status === 'cancelled';
 }
 
+/** Whether a claim may take an execution in `status`: a finished one only when reopened (see Store.claim). */
+export function claimable(status: ExecutionStatus, reopen?: boolean | 'any'): boolean {
+  return !isFinished(status) || reopen === 'any' || (reopen === true && status === 'failed');
+}
+
 /** One RFC 6902 operation, as far as durastate writes them. */
 export type PatchOperation =
   | { op: 'add'; path: string; value: Json }
@@ -338,3 +343,12 @@ export interface Store {
  * store; a version 1 store (msgpackr records) is read as it is and marked 2 when opened.
  */
 export const SCHEMA_VERSION = 2;
+
+/** A journal entry as copied from execution `from`'s range ending at `last` (see Store.copyHistory). */
+export function inheritedEntry(entry: JournalEntry, from: string, last: number): JournalEntry {
+  // An entry copied before keeps naming the execution that made it; the end of a copied range
+  // is a fork point either way.
+  const origin = entry.inherited?.from ?? from;
+  const forkPoint = entry.inherited?.forkPoint === true || entry.seq === last;
+  return { ...entry, inherited: { from: origin, ...(forkPoint ? { forkPoint: true as const } : {}) } };
+}

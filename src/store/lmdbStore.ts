@@ -4,7 +4,8 @@ import { compareListKeys, decodeCursor, encodeCursor, pageLimit, type ListKey } 
 import {
   EXECUTION_STATUSES,
   SCHEMA_VERSION,
-  isFinished,
+  claimable,
+  inheritedEntry,
   type ClaimResult,
   type EffectRecord,
   type InboxEntry,
@@ -53,15 +54,6 @@ const MAX_SEQ = Number.MAX_SAFE_INTEGER;
  */
 export function lmdbStore(options: LmdbStoreOptions = {}): Store {
   return new LmdbStore(options);
-}
-
-/** A journal entry as copied from execution `from`'s range ending at `last` (see Store.copyHistory). */
-export function inheritedEntry(entry: JournalEntry, from: string, last: number): JournalEntry {
-  // An entry copied before keeps naming the execution that made it; the end of a copied range
-  // is a fork point either way.
-  const origin = entry.inherited?.from ?? from;
-  const forkPoint = entry.inherited?.forkPoint === true || entry.seq === last;
-  return { ...entry, inherited: { from: origin, ...(forkPoint ? { forkPoint: true as const } : {}) } };
 }
 
 export class LmdbStore implements Store {
@@ -462,7 +454,7 @@ export class LmdbStore implements Store {
     const row = this.executions.getEntry(id);
     const meta = row?.value;
     if (!row || !meta) return { ok: false, reason: 'missing' };
-    if (isFinished(meta.status) && !(options.reopen === 'any' || (options.reopen && meta.status === 'failed'))) return { ok: false, reason: 'finished', meta };
+    if (!claimable(meta.status, options.reopen)) return { ok: false, reason: 'finished', meta };
     if (meta.owner && meta.owner !== owner) {
       const current = this.owners.get(meta.owner);
       if (current && current.leaseUntil > now) return { ok: false, reason: 'owned', meta, owner: current };

@@ -1,9 +1,9 @@
 import { lockedBy } from '../errors.js';
-import { inheritedEntry } from './lmdbStore.js';
 import { compareListKeys, decodeCursor, encodeCursor, pageLimit, type ListKey } from './cursor.js';
 import {
+  claimable,
+  inheritedEntry,
   EXECUTION_STATUSES,
-  isFinished,
   type ClaimResult,
   type EffectRecord,
   type InboxEntry,
@@ -318,7 +318,7 @@ class MemoryStore implements Store {
   async claim(id: string, owner: string, now: number, options: { reopen?: boolean | 'any' } = {}): Promise<ClaimResult> {
     const row = this.rows.get(id);
     if (!row) return { ok: false, reason: 'missing' };
-    if (isFinished(row.meta.status) && !(options.reopen === 'any' || (options.reopen && row.meta.status === 'failed'))) return { ok: false, reason: 'finished', meta: this.current(row) };
+    if (!claimable(row.meta.status, options.reopen)) return { ok: false, reason: 'finished', meta: this.current(row) };
     if (row.meta.owner && row.meta.owner !== owner) {
       const current = this.owners.get(row.meta.owner);
       if (current && current.leaseUntil > now) {
