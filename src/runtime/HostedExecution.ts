@@ -141,7 +141,9 @@ export class HostedExecution implements EffectHost {
     } finally {
       this.creating = false;
     }
-    await this.issueFirst(saved);
+    this.releaseFirst(saved);
+    await this.created;
+    await this.commit;
   }
 
   /**
@@ -185,15 +187,18 @@ export class HostedExecution implements EffectHost {
       this.creating = false;
       this.restoring = false;
     }
-    await this.issueFirst(saved);
+    this.releaseFirst(saved);
+    await this.created;
+    await this.commit;
   }
 
   /**
    * The end of `create` and `fork`: the transitions held while the actor started are issued
-   * together, or, if one of them could not be committed, none is and the actor stops. Resolves
-   * once they are durable.
+   * together, or, if one of them could not be committed, none is, the actor stops and the fault
+   * is thrown. Synchronous: the callers await the commits themselves, so that they resolve on
+   * the same turn as before this was shared (memory-vs-LMDB runs compare clock readings).
    */
-  private async issueFirst(saved: ReturnType<HostedExecution['hold']>): Promise<void> {
+  private releaseFirst(saved: ReturnType<HostedExecution['hold']>): void {
     if (this.fault) {
       const fault = this.fault;
       this.drop(saved);
@@ -201,8 +206,6 @@ export class HostedExecution implements EffectHost {
       throw fault;
     }
     this.release();
-    await this.created;
-    await this.commit;
   }
 
   /** The row of an execution about to write its first transition, `seq + 1`; no owner when dormant. */
