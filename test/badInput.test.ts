@@ -180,6 +180,17 @@ describe('bad input gets a typed error and loses nothing', () => {
     expect(info?.context).toEqual({ order: { id: 'o-1' }, n: 0 });
   });
 
+  it('an in-place mutation of context is refused after a recovery too (the restored context is frozen)', async () => {
+    const first = await open();
+    const { id } = await first.rt.start('dates');
+    await first.rt.close();
+    const { rt } = await open(undefined, first.path);
+    await expectCode(rt.send(id, { type: 'MUTATE' }), ExecutionFailedError, 'EXECUTION_FAILED');
+    const info = await rt.get(id);
+    expect(info?.status).toBe('failed');
+    expect(info?.context).toEqual({ order: { id: 'o-1' }, n: 0 });
+  });
+
   it('non-JSON input is refused at start, and nothing is stored', async () => {
     const { rt } = await open();
     const err = await expectCode(rt.start('steps', { input: { total: 3, when: new Date() } }), NonJsonStateError, 'NON_JSON_STATE');

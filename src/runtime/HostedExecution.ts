@@ -22,6 +22,7 @@ import type { MachineEntry } from './registry.js';
 import type { RetryPolicy } from './retry.js';
 import { SnapshotPersister } from './persisted.js';
 import { statusOf } from './status.js';
+import { cloneJson } from '../journal/cloneJson.js';
 import { pendingTimers, rearmTimers, sameTimers } from './timers.js';
 
 export interface HostContext {
@@ -95,6 +96,8 @@ export class HostedExecution implements EffectHost {
   commit: Promise<void> = Promise.resolve();
   private creating = false;
   private restoring = false;
+  /** Events relayed and root updates seen while restoring (see `restore`). */
+  private restoreActivity = 0;
   private stopping = false;
   /** Set while `send` delivers an event synchronously, so a failure can go back to the caller. */
   private delivering = false;
@@ -234,8 +237,9 @@ export class HostedExecution implements EffectHost {
     this.timerSources = new Map();
     this.invoked.clear();
     // XState mutates the snapshot it restores from: keep our own copy as the diff baseline.
-    this.prev = structuredClone(snapshot);
+    this.prev = cloneJson(snapshot);
     this.restoring = true;
+    this.restoreActivity = 0;
     this.spawn({ snapshot: snapshot as never });
     try {
       this.actor.start();
@@ -244,8 +248,28 @@ export class HostedExecution implements EffectHost {
     } finally {
       this.restoring = false;
     }
-    // Restarted children may have changed something, or started effects that need keys.
+    // Restarted children may have changed something (a callback or observable child sending on
+    // start), or started effects that need keys: then the restore is a transition. If the start
+    // did nothing but XState's own update (no event relayed between actors, no effect without
+    // its key), the actor's persisted snapshot is the one restored, and building it to compare
+    // costs more than the rest of a restore of XState's (recovering thousands at once).
+    if (this.restoreActivity <= 1 && this.invoked.size === 0 && sameTimers(this.timers, this.currentTimers().timers) && this.freezeContext()) return;
     this.record({ type: 'durastate.restore' }, this.actor.getSnapshot() as AnyMachineSnapshot, true);
+  }
+
+  /**
+   * Freezes the live context, as a recorded transition's diff does, so that an in-place mutation
+   * throws instead of going unseen by the next diff. False when it is not plain JSON (an actor
+   * ref XState revived in it): the restore is then recorded, which freezes what it can.
+   */
+  private freezeContext(): boolean {
+    try {
+      checkJson((this.actor.getSnapshot() as AnyMachineSnapshot).context, '/context');
+      return true;
+    } catch (err) {
+      if (err instanceof NonJsonStateError) return false;
+      throw err;
+    }
   }
 
   /** The live machine snapshot (for `can`, accepted events). */
@@ -299,7 +323,7 @@ export class HostedExecution implements EffectHost {
     if (!this.crashed || this.finished) return;
     this.crashed = undefined;
     this.stopActor();
-    this.restore(this.meta, structuredClone(this.prev) as Json, this.version, this.keyframe);
+    this.restore(this.meta, cloneJson(this.prev) as Json, this.version, this.keyframe);
     const episode = this.episode;
     if (!episode) return;
     try {
@@ -486,6 +510,7 @@ export class HostedExecution implements EffectHost {
     const system = actor.system as unknown as { _relay(source: unknown, target: AnyActorRef, event: { type: string }): void };
     const relay = system._relay;
     system._relay = (source, target, event) => {
+      if (this.restoring) this.restoreActivity++;
       if (target === actor) this.processing = event;
       relay(source, target, event);
       if (target !== actor) this.childChanged(target, event);
@@ -493,6 +518,7 @@ export class HostedExecution implements EffectHost {
     const root = actor as unknown as { update(snapshot: AnyMachineSnapshot, event: { type: string }): void };
     const update = root.update.bind(actor);
     root.update = (snapshot, event) => {
+      if (this.restoring) this.restoreActivity++;
       update(snapshot, event);
       if (this.stopping || this.finished || this.actor !== actor) return;
       // XState returns the same snapshot object for a transition that changes neither value nor
@@ -715,7 +741,7 @@ export class HostedExecution implements EffectHost {
     this.fault = undefined;
     this.invoked.clear();
     this.stopActor();
-    const snapshot = structuredClone(this.prev);
+    const snapshot = cloneJson(this.prev);
     this.restore(this.meta, snapshot as Json, this.version, this.keyframe);
   }
 

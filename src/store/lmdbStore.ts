@@ -267,7 +267,10 @@ export class LmdbStore implements Store {
     const options = range.reverse
       ? { start: [id, to] as [string, number], end: [id, from - 1] as [string, number], reverse: true, limit: range.limit }
       : { start: [id, from] as [string, number], end: [id, to + 1] as [string, number], limit: range.limit };
-    return this.journal.getRange(options).map(({ value }) => value).asArray;
+    // A plain loop: lmdb-js's map/asArray wrappers cost as much again as the reads.
+    const entries: JournalEntry[] = [];
+    for (const { value } of this.journal.getRange(options)) entries.push(value);
+    return entries;
   }
 
   async keyframeAtOrBefore(id: string, seq: number): Promise<{ seq: number; snapshot: Json } | undefined> {
