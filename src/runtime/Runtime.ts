@@ -182,7 +182,9 @@ export class Runtime {
         this.hostedChanged(host.id, null);
         this.lifecycles.next({ type: 'stopped', id: host.id, at: this.ctx.clock.now() });
       },
-      onEffectEvent: (id, event) => this.events.next({ ...event, id, at: this.ctx.clock.now() }),
+      onEffectEvent: (id, event) => {
+        if (this.events.observed) this.events.next({ ...event, id, at: this.ctx.clock.now() });
+      },
       onCommitted: (host, write, cause) => this.committed(host, write, cause),
       onCrash: (host, error) => {
         const at = this.ctx.clock.now();
@@ -217,15 +219,11 @@ export class Runtime {
     this.wakerTimer.unref();
   }
 
-  /** What a committed transition tells the observers: events, the live registry. */
-  private committed(host: HostedExecution, write: TransitionWrite, cause: { type: string }): void {
-    const { id } = host;
+  /** The events of a committed transition, for `events$`. */
+  private announce(write: TransitionWrite, transition: RuntimeEvent & { type: 'transition' }, cause: { type: string }): void {
+    const { id, at } = transition;
     const { entry } = write;
-    const at = entry.at;
-    const transition = { type: 'transition' as const, id, seq: entry.seq, event: cause.type, value: entry.value, status: entry.status, at };
     this.events.next(transition);
-    const listeners = this.transitionListeners.get(id);
-    if (listeners) queueMicrotask(() => listeners.forEach((listener) => listener(transition)));
     for (const t of write.timers?.remove ?? []) {
       const event = (t.event as { type?: string }).type ?? '';
       if (event === cause.type) this.events.next({ type: 'timer.fired', id, timer: t.id, event, at });
@@ -236,6 +234,20 @@ export class Runtime {
     if (entry.status === 'completed') this.events.next({ type: 'completed', id, output: write.meta?.output ?? null, at });
     else if (entry.status === 'failed') this.events.next({ type: 'failed', id, error: write.meta?.error ?? { name: 'Error', message: 'failed' }, at });
     else if (entry.status === 'cancelled') this.events.next({ type: 'cancelled', id, at });
+  }
+
+  /** What a committed transition tells the observers: events, the live registry. */
+  private committed(host: HostedExecution, write: TransitionWrite, cause: { type: string }): void {
+    const { id } = host;
+    const { entry } = write;
+    const at = entry.at;
+    const listeners = this.transitionListeners.get(id);
+    // Built only for someone listening: this runs for every transition.
+    if (listeners || this.events.observed) {
+      const transition = { type: 'transition' as const, id, seq: entry.seq, event: cause.type, value: entry.value, status: entry.status, at };
+      if (listeners) queueMicrotask(() => listeners.forEach((listener) => listener(transition)));
+      if (this.events.observed) this.announce(write, transition, cause);
+    }
     this.hostedChanged(id, isFinished(entry.status) ? null : { id, machine: host.entry.id, status: entry.status, value: entry.value, seq: entry.seq, updatedAt: at });
   }
 
@@ -1067,6 +1079,7 @@ export class Runtime {
           const host = await this.restoreClaimed(meta.id, claims[i] as ClaimResult, inbox.has(meta.id));
           settle.resolve(host);
           restored++;
+          if (!this.events.observed) return;
           if (event === 'recovered') this.events.next({ type: 'recovered', id: meta.id, machine: meta.machineId, seq: host.meta.seq, at: this.ctx.clock.now() });
           else this.events.next({ type: 'woken', id: meta.id, at: this.ctx.clock.now() });
         } catch (err) {
