@@ -131,30 +131,35 @@ describe('recovery of many executions', () => {
   it('restores every running one, claims every waiting one without loading it, and leaves none behind', async () => {
     const clock = simulatedClock(T0);
     const path = storePath();
+    // More running ones than one recovery page (1,000) holds; fewer waiting ones (each is woken below).
+    const RUNNING = 1_100;
     const N = 300;
     const first = await open(path, clock);
-    for (let i = 0; i < N; i++) await first.start('job', { id: `j${i}` });
+    for (let i = 0; i < RUNNING; i += 100) await Promise.all(Array.from({ length: 100 }, (_, j) => first.start('job', { id: `j${i + j}` })));
     for (let i = 0; i < N; i++) await first.start('ticket', { id: `t${i}` });
     await first.close();
     release = [];
 
     const rt = await open(path, clock);
     const stats = await rt.stats();
-    expect(stats.byStatus).toMatchObject({ running: N, waiting: N });
-    expect(stats.hosted).toBe(N); // the running ones
-    const page = await rt.list({ limit: 1_000 });
-    expect(page.items.filter((i) => i.owner !== rt.ownerId).map((i) => i.id)).toEqual([]);
+    expect(stats.byStatus).toMatchObject({ running: RUNNING, waiting: N });
+    expect(stats.hosted).toBe(RUNNING); // the running ones
+    for (let cursor: string | undefined, pages = 0; pages === 0 || cursor; pages++) {
+      const page = await rt.list({ limit: 1_000, ...(cursor ? { cursor } : {}) });
+      expect(page.items.filter((i) => i.owner !== rt.ownerId).map((i) => i.id)).toEqual([]);
+      cursor = page.cursor;
+    }
     // Every running one was restored with its effect restarted; finish them all.
-    await until(() => release.length === N);
+    await until(() => release.length === RUNNING);
     release.forEach((r) => r());
-    for (let i = 0; i < N; i++) expect(await rt.wait(`j${i}`)).toBeNull();
+    for (let i = 0; i < RUNNING; i++) expect(await rt.wait(`j${i}`)).toBeNull();
     // Every waiting one answers an event, and its timer later.
     for (let i = 0; i < N; i += 2) await rt.send(`t${i}`, { type: 'REPLY', text: `r${i}` });
     await clock.advanceTo(T0 + 3_600_000);
     await committed(rt);
     const tickets = await Promise.all(Array.from({ length: N }, (_, i) => rt.get(`t${i}`)));
     expect(tickets.filter((t, i) => (i % 2 === 0 ? t?.value !== 'answered' : t?.context === null || (t?.context as { reminders: number }).reminders !== 1))).toEqual([]);
-    expect((await rt.stats()).byStatus).toMatchObject({ completed: N, waiting: N, running: 0 });
+    expect((await rt.stats()).byStatus).toMatchObject({ completed: RUNNING, waiting: N, running: 0 });
   });
 
   it('the events of recovery: one `recovered` per execution taken over', async () => {

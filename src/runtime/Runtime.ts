@@ -73,10 +73,16 @@ import {
   type Stats,
 } from './types.js';
 
-/** Executions claimed per transaction (and listed per page) by recovery. */
-const RECOVERY_BATCH = 2_000;
+/**
+ * Executions claimed per transaction (and listed per page) by recovery: a claim transaction is
+ * synchronous (a test-and-set across processes), so its size bounds how long it holds the loop.
+ */
+const RECOVERY_BATCH = 1_000;
 /** Executions restored between two turns of the event loop. */
-const RESTORE_SLICE = 250;
+const RESTORE_SLICE = 125;
+
+/** The next turn of the event loop: recovery serves other work between its steps. */
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 /** How long a settled inbox entry waits for its sender to collect it. */
 const INBOX_KEEP_MS = 3_600_000;
 /** How often a runtime sweeps uncollected inbox entries. */
@@ -1016,10 +1022,12 @@ export class Runtime {
         this.assertOpen();
         const page = await this.store.list({ status, limit: RECOVERY_BATCH, merged: false, ...(cursor ? { cursor } : {}) });
         cursor = page.cursor;
+        // The store's reads and claims resolve at once: without these turns a page, its claim
+        // and its first restores would hold the loop together.
+        await nextTurn();
         const candidates = page.items.filter((m) => !this.hosts.has(m.id) && !this.loading.has(m.id) && !this.machines.blocked(m));
         restored += load ? await this.restoreBatch(candidates) : await this.claimPassivated(candidates);
-        // Let other work run between batches.
-        await new Promise((resolve) => setImmediate(resolve));
+        await nextTurn();
       } while (cursor);
     }
     await this.waker.check();
@@ -1058,7 +1066,7 @@ export class Runtime {
     // Restored a slice at a time, the event loop served between slices: a large recovery must
     // not hold up the executions already running, nor the process's other work.
     for (let from = 0; from < pending.length; from += RESTORE_SLICE) {
-      if (from > 0) await new Promise((resolve) => setImmediate(resolve));
+      await nextTurn();
       restored += await this.restoreSlice(pending.slice(from, from + RESTORE_SLICE), claims.slice(from, from + RESTORE_SLICE), inbox, event);
     }
     this.assertOpen();
