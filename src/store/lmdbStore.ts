@@ -448,18 +448,31 @@ export class LmdbStore implements Store {
   }
 
   async claimMany(ids: readonly string[], owner: string, now: number): Promise<ClaimResult[]> {
-    // One transaction, one flush, for a whole batch of a recovery.
-    return this.executions.transactionSync(() => ids.map((id) => this.claimIn(id, owner, now, {}, false)));
+    // One transaction, one flush, for a whole batch of a recovery. The executions of a batch
+    // mostly had one owner: its record is read once.
+    const owners = new Map<string, OwnerRecord | undefined>();
+    const ownerOf = (id: string): OwnerRecord | undefined => {
+      if (!owners.has(id)) owners.set(id, this.owners.get(id));
+      return owners.get(id);
+    };
+    return this.executions.transactionSync(() => ids.map((id) => this.claimIn(id, owner, now, {}, false, ownerOf)));
   }
 
   /** The test-and-set of one claim, inside a write transaction. */
-  private claimIn(id: string, owner: string, now: number, options: { reopen?: boolean | 'any' }, merged = true): ClaimResult {
+  private claimIn(
+    id: string,
+    owner: string,
+    now: number,
+    options: { reopen?: boolean | 'any' },
+    merged = true,
+    ownerOf = (ownerId: string): OwnerRecord | undefined => this.owners.get(ownerId),
+  ): ClaimResult {
     const row = this.executions.getEntry(id);
     const meta = row?.value;
     if (!row || !meta) return { ok: false, reason: 'missing' };
     if (!claimable(meta.status, options.reopen)) return { ok: false, reason: 'finished', meta };
     if (meta.owner && meta.owner !== owner) {
-      const current = this.owners.get(meta.owner);
+      const current = ownerOf(meta.owner);
       if (current && current.leaseUntil > now) return { ok: false, reason: 'owned', meta, owner: current };
     }
     const claimed = { ...meta, owner };
