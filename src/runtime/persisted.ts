@@ -1,18 +1,21 @@
 import type { AnyMachineSnapshot, AnyStateMachine } from 'xstate';
 
 /**
- * XState's persisted snapshot of a machine without children, built without XState's
- * `getPersistedSnapshot`, which copies the snapshot by rest-spread and walks the whole context
- * looking for actor refs on every transition: as much CPU as the transition itself for a small
- * machine, and growing with the context rather than with what changed.
+ * XState's persisted snapshot of a machine, built without XState's `getPersistedSnapshot`,
+ * which copies the snapshot by rest-spread and walks the whole context looking for actor refs on
+ * every transition: as much CPU as the transition itself for a small machine, and growing with
+ * the context rather than with what changed (a conversation's messages, in an agent that calls
+ * tools as effects).
  *
  * The fast form keeps the live context by reference, which is what XState returns too when the
  * context holds no actor ref. An actor ref is not JSON data, so the diff, which visits every part
  * of the context that changed (the rest is frozen since it was first written), refuses it; the
  * caller then asks for XState's own form ({@link SnapshotPersister.useXState}), which replaces
- * refs by their ids, and keeps to it for this execution. Executions with children always use it
- * (a child's persisted snapshot changes behind an unchanged `children` object).
- * `test/persisted.test.ts` pins the equality with XState's result.
+ * refs by their ids, and keeps to it for this execution. Children are persisted as XState
+ * persists them (each child's own persisted snapshot, its `src`, `systemId` and `syncSnapshot`),
+ * in a `children` object built afresh each time: a child's snapshot changes behind an unchanged
+ * `children` object of the machine's snapshot. `test/persisted.test.ts` pins the equality with
+ * XState's result.
  *
  * @example
  * ```ts
@@ -29,8 +32,9 @@ export class SnapshotPersister {
   constructor(private readonly machine: AnyStateMachine) {}
 
   of(snapshot: AnyMachineSnapshot): Record<string, unknown> {
-    this.lastFast = !this.slow && !hasOwnKey(snapshot.children);
-    if (!this.lastFast) return this.xstate(snapshot);
+    const children = this.slow ? undefined : childrenOf(snapshot.children);
+    this.lastFast = children !== undefined;
+    if (!children) return this.xstate(snapshot);
     return {
       status: snapshot.status,
       output: snapshot.output,
@@ -38,8 +42,7 @@ export class SnapshotPersister {
       value: snapshot.value,
       historyValue: this.historyOf(snapshot.historyValue),
       context: snapshot.context,
-      // Shared and frozen: the diff skips it by identity.
-      children: EMPTY,
+      children,
     };
   }
 
@@ -78,8 +81,25 @@ export class SnapshotPersister {
 
 const EMPTY = Object.freeze({}) as Record<string, never>;
 
-function hasOwnKey(value: object | undefined): boolean {
-  if (value === undefined) return false;
-  for (const key in value) if (Object.hasOwn(value, key)) return true;
-  return false;
+interface ChildRef {
+  src: unknown;
+  systemId?: string;
+  _syncSnapshot?: boolean;
+  getPersistedSnapshot(): unknown;
+}
+
+/**
+ * The `children` of XState's persisted form: shared and frozen when there are none (the diff
+ * skips it by identity); undefined for a child whose logic is inline (XState's form refuses it
+ * with its own error).
+ */
+function childrenOf(children: Record<string, unknown> | undefined): Record<string, unknown> | undefined {
+  let json: Record<string, unknown> | undefined;
+  for (const id in children) {
+    if (!Object.hasOwn(children, id)) continue;
+    const child = children[id] as ChildRef;
+    if (typeof child.src !== 'string') return undefined;
+    (json ??= {})[id] = { snapshot: child.getPersistedSnapshot(), src: child.src, systemId: child.systemId, syncSnapshot: child._syncSnapshot };
+  }
+  return json ?? EMPTY;
 }
