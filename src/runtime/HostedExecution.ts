@@ -621,7 +621,8 @@ export class HostedExecution implements EffectHost {
 
     // Effects: the ones XState started in this transition get their keys; finished ones leave.
     const started = this.invoked.size ? [...this.invoked] : NO_INVOCATIONS;
-    this.invoked.clear();
+    // Map#clear allocates a new table even when the map is empty: most transitions start nothing.
+    if (started.length) this.invoked.clear();
     const known = this.meta.effects ?? NO_EFFECTS;
     let effectsChanged = false;
     // A fork's parent results for the effects it starts again (rare: none on the hot path).
