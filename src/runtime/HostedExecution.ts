@@ -253,7 +253,11 @@ export class HostedExecution implements EffectHost {
     // did nothing but XState's own update (no event relayed between actors, no effect without
     // its key), the actor's persisted snapshot is the one restored, and building it to compare
     // costs more than the rest of a restore of XState's (recovering thousands at once).
-    if (this.restoreActivity <= 1 && this.invoked.size === 0 && sameTimers(this.timers, this.currentTimers().timers) && this.freezeContext()) return;
+    if (this.restoreActivity <= 1 && this.invoked.size === 0 && sameTimers(this.timers, this.currentTimers().timers) && this.freezeContext()) {
+      // As the record it stands for would: nothing carried over to the next transition's.
+      this.transitioned = false;
+      return;
+    }
     this.record({ type: 'durastate.restore' }, this.actor.getSnapshot() as AnyMachineSnapshot, true);
   }
 
