@@ -20,7 +20,7 @@ import type { Clock } from './clock.js';
 import { bindEffectHost, type EffectEvent, type EffectHost, type EffectTicket } from './effects.js';
 import type { MachineEntry } from './registry.js';
 import type { RetryPolicy } from './retry.js';
-import { SnapshotPersister } from './persisted.js';
+import { childrenOf, SnapshotPersister } from './persisted.js';
 import { statusOf } from './status.js';
 import { cloneJson } from '../journal/cloneJson.js';
 import { pendingTimers, rearmTimers, sameTimers } from './timers.js';
@@ -249,11 +249,13 @@ export class HostedExecution implements EffectHost {
       this.restoring = false;
     }
     // Restarted children may have changed something (a callback or observable child sending on
-    // start), or started effects that need keys: then the restore is a transition. If the start
-    // did nothing but XState's own update (no event relayed between actors, no effect without
-    // its key), the actor's persisted snapshot is the one restored, and building it to compare
-    // costs more than the rest of a restore of XState's (recovering thousands at once).
-    if (this.restoreActivity <= 1 && this.invoked.size === 0 && sameTimers(this.timers, this.currentTimers().timers) && this.freezeContext()) {
+    // start), XState may have restored a child differently (one whose state or logic is gone is
+    // dropped or in error), or effects started that need keys: then the restore is a
+    // transition. If the start did nothing but XState's own update (no event relayed between
+    // actors, no effect without its key) and the children are as stored, the persisted snapshot
+    // is the one restored, and building it whole to compare costs more than the rest of a
+    // restore of XState's (recovering thousands at once).
+    if (this.restoreActivity <= 1 && this.invoked.size === 0 && sameTimers(this.timers, this.currentTimers().timers) && this.restoredAsStored()) {
       // As the record it stands for would: nothing carried over to the next transition's.
       this.transitioned = false;
       return;
@@ -262,13 +264,18 @@ export class HostedExecution implements EffectHost {
   }
 
   /**
-   * Freezes the live context, as a recorded transition's diff does, so that an in-place mutation
-   * throws instead of going unseen by the next diff. False when it is not plain JSON (an actor
-   * ref XState revived in it): the restore is then recorded, which freezes what it can.
+   * Whether the restored actor's children persist as stored (compared, and frozen on the way, as
+   * a recorded transition's diff does), and its context is JSON (frozen, so that an in-place
+   * mutation throws instead of going unseen by the next diff). False for anything else (an actor
+   * ref XState revived in context, a child dropped or in error): the restore is then recorded.
    */
-  private freezeContext(): boolean {
+  private restoredAsStored(): boolean {
+    const snapshot = this.actor.getSnapshot() as AnyMachineSnapshot;
+    const children = childrenOf(snapshot.children as Record<string, unknown> | undefined);
+    if (!children) return false;
     try {
-      checkJson((this.actor.getSnapshot() as AnyMachineSnapshot).context, '/context');
+      if (diffSnapshots((this.prev as { children?: Json } | undefined)?.children ?? {}, children).length > 0) return false;
+      checkJson(snapshot.context, '/context');
       return true;
     } catch (err) {
       if (err instanceof NonJsonStateError) return false;

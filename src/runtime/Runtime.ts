@@ -251,8 +251,9 @@ export class Runtime {
     // Built only for someone listening: this runs for every transition.
     if (listeners || this.events.observed) {
       const transition = { type: 'transition' as const, id, seq: entry.seq, event: cause.type, value: entry.value, status: entry.status, at };
-      if (listeners) queueMicrotask(() => listeners.forEach((listener) => listener(transition)));
+      // events$ first, as before its events were built only for a listener.
       if (this.events.observed) this.announce(write, transition, cause);
+      if (listeners) queueMicrotask(() => listeners.forEach((listener) => listener(transition)));
     }
     this.hostedChanged(id, isFinished(entry.status) ? null : { id, machine: host.entry.id, status: entry.status, value: entry.value, seq: entry.seq, updatedAt: at });
   }
@@ -1025,6 +1026,7 @@ export class Runtime {
         // The store's reads and claims resolve at once: without these turns a page, its claim
         // and its first restores would hold the loop together.
         await nextTurn();
+        this.assertOpen();
         const candidates = page.items.filter((m) => !this.hosts.has(m.id) && !this.loading.has(m.id) && !this.machines.blocked(m));
         restored += load ? await this.restoreBatch(candidates) : await this.claimPassivated(candidates);
         await nextTurn();
