@@ -1,5 +1,6 @@
 import { createActor, type AnyActor, type AnyActorRef, type AnyMachineSnapshot } from 'xstate';
 import { EventNotAcceptedError, ExecutionExistsError, ExecutionFailedError, NonJsonStateError, toErrorRecord, type ErrorRecord } from '../errors.js';
+import { cloneJson } from '../journal/cloneJson.js';
 import { checkJson, diffSnapshots } from '../journal/diff.js';
 import { nextKeyframeState, patchBytes, shouldKeyframe } from '../journal/keyframePolicy.js';
 import {
@@ -22,7 +23,6 @@ import type { MachineEntry } from './registry.js';
 import type { RetryPolicy } from './retry.js';
 import { childrenOf, SnapshotPersister } from './persisted.js';
 import { statusOf } from './status.js';
-import { cloneJson } from '../journal/cloneJson.js';
 import { pendingTimers, rearmTimers, sameTimers } from './timers.js';
 
 export interface HostContext {
