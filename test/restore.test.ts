@@ -1,8 +1,7 @@
 /**
- * A restore that changes nothing is not written (the runtime compares the restored children with
- * the stored ones instead of building and diffing the whole persisted snapshot); one that XState
- * carries out differently from what was stored, or that the runtime cannot check, is a
- * transition like any other. Each test restores a store written by a process that has gone,
+ * A restore that changes nothing writes nothing (its persisted snapshot diffs empty against the
+ * stored one); one that XState carries out differently from what was stored is a transition
+ * like any other. Each test restores a store written by a process that has gone,
  * where XState's restore of the same snapshot now comes out otherwise, and checks that what is
  * stored says so, and that frozen parts stay frozen. Also: a runtime closed between two steps
  * of a recovery ends it with `RuntimeClosedError`.

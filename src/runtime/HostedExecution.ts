@@ -21,7 +21,7 @@ import type { Clock } from './clock.js';
 import { bindEffectHost, type EffectEvent, type EffectHost, type EffectTicket } from './effects.js';
 import type { MachineEntry } from './registry.js';
 import type { RetryPolicy } from './retry.js';
-import { childrenOf, SnapshotPersister } from './persisted.js';
+import { SnapshotPersister } from './persisted.js';
 import { statusOf } from './status.js';
 import { pendingTimers, rearmTimers, sameTimers } from './timers.js';
 
@@ -96,8 +96,6 @@ export class HostedExecution implements EffectHost {
   commit: Promise<void> = Promise.resolve();
   private creating = false;
   private restoring = false;
-  /** Events relayed and root updates seen while restoring (see `restore`). */
-  private restoreActivity = 0;
   private stopping = false;
   /** Set while `send` delivers an event synchronously, so a failure can go back to the caller. */
   private delivering = false;
@@ -239,7 +237,6 @@ export class HostedExecution implements EffectHost {
     // XState mutates the snapshot it restores from: keep our own copy as the diff baseline.
     this.prev = cloneJson(snapshot);
     this.restoring = true;
-    this.restoreActivity = 0;
     this.spawn({ snapshot: snapshot as never });
     try {
       this.actor.start();
@@ -248,39 +245,8 @@ export class HostedExecution implements EffectHost {
     } finally {
       this.restoring = false;
     }
-    // Restarted children may have changed something (a callback or observable child sending on
-    // start), XState may have restored a child differently (one whose state or logic is gone is
-    // dropped or in error), or effects started that need keys: then the restore is a
-    // transition. If the start did nothing but XState's own update (no event relayed between
-    // actors, no effect without its key) and the children are as stored, the persisted snapshot
-    // is the one restored, and building it whole to compare costs more than the rest of a
-    // restore of XState's (recovering thousands at once).
-    if (this.restoreActivity <= 1 && this.invoked.size === 0 && sameTimers(this.timers, this.currentTimers().timers) && this.restoredAsStored()) {
-      // As the record it stands for would: nothing carried over to the next transition's.
-      this.transitioned = false;
-      return;
-    }
+    // Restarted children may have changed something, or started effects that need keys.
     this.record({ type: 'durastate.restore' }, this.actor.getSnapshot() as AnyMachineSnapshot, true);
-  }
-
-  /**
-   * Whether the restored actor's children persist as stored (compared, and frozen on the way, as
-   * a recorded transition's diff does), and its context is JSON (frozen, so that an in-place
-   * mutation throws instead of going unseen by the next diff). False for anything else (an actor
-   * ref XState revived in context, a child dropped or in error): the restore is then recorded.
-   */
-  private restoredAsStored(): boolean {
-    const snapshot = this.actor.getSnapshot() as AnyMachineSnapshot;
-    const children = childrenOf(snapshot.children as Record<string, unknown> | undefined);
-    if (!children) return false;
-    try {
-      if (diffSnapshots((this.prev as { children?: Json } | undefined)?.children ?? {}, children).length > 0) return false;
-      checkJson(snapshot.context, '/context');
-      return true;
-    } catch (err) {
-      if (err instanceof NonJsonStateError) return false;
-      throw err;
-    }
   }
 
   /** The live machine snapshot (for `can`, accepted events). */
@@ -521,7 +487,6 @@ export class HostedExecution implements EffectHost {
     const system = actor.system as unknown as { _relay(source: unknown, target: AnyActorRef, event: { type: string }): void };
     const relay = system._relay;
     system._relay = (source, target, event) => {
-      if (this.restoring) this.restoreActivity++;
       if (target === actor) this.processing = event;
       relay(source, target, event);
       if (target !== actor) this.childChanged(target, event);
@@ -529,7 +494,6 @@ export class HostedExecution implements EffectHost {
     const root = actor as unknown as { update(snapshot: AnyMachineSnapshot, event: { type: string }): void };
     const update = root.update.bind(actor);
     root.update = (snapshot, event) => {
-      if (this.restoring) this.restoreActivity++;
       update(snapshot, event);
       if (this.stopping || this.finished || this.actor !== actor) return;
       // XState returns the same snapshot object for a transition that changes neither value nor

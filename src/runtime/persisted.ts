@@ -93,7 +93,7 @@ interface ChildRef {
  * skips it by identity); undefined for a child whose logic is inline (XState's form refuses it
  * with its own error).
  */
-export function childrenOf(children: Record<string, unknown> | undefined): Record<string, unknown> | undefined {
+function childrenOf(children: Record<string, unknown> | undefined): Record<string, unknown> | undefined {
   let json: Record<string, unknown> | undefined;
   for (const id in children) {
     if (!Object.hasOwn(children, id)) continue;

@@ -1,4 +1,5 @@
 import { InvalidArgumentError, InvalidUpdateError, NonJsonStateError } from '../errors.js';
+import { cloneJson } from '../journal/cloneJson.js';
 import { checkJson } from '../journal/diff.js';
 import { rebuildPoint } from '../journal/rebuild.js';
 import { isFinished, type EffectRecord, type ExecutionMeta, type Json, type RewindWrite, type Store, type TimerRecord } from '../store/Store.js';
@@ -26,7 +27,7 @@ export interface ForkPlan {
 export async function prepareFork(store: Store, entry: MachineEntry, chain: Chain, seq: number, options: ForkOptions, now: number): Promise<ForkPlan> {
   const point = await pointAt(store, chain, seq);
   const id = chain.meta.id;
-  let snapshot = structuredClone(point.snapshot) as unknown as ForkSnapshot;
+  let snapshot = cloneJson(point.snapshot) as unknown as ForkSnapshot;
   if (options.update !== undefined) snapshot = applyUpdate(id, snapshot, options.update);
   if (typeof snapshot !== 'object' || snapshot === null || Array.isArray(snapshot)) throw new InvalidUpdateError(id, 'the update must give a snapshot object');
   if (snapshot.status !== 'active' && snapshot.status !== 'done') {
