@@ -1,0 +1,97 @@
+/**
+ * Adversarial: several processes open one brand new LMDB store at the same moment and claim,
+ * create, append and copy history in it at once (what runtimes and CLI commands sharing a store
+ * do). Each racer is a real child process (dist/test/fixtures/storeRacer.js).
+ *
+ * The interleaving attacked: claims in one process racing the claims, creates and
+ * group-committed appends of the others, each process's writes queued on lmdb-js's writer
+ * thread, while the store itself is being created. What every round checks: a claim is a
+ * test-and-set across processes (each unowned execution is won by exactly one racer, and its
+ * row names that racer), and nothing written is lost (journals contiguous, copies complete,
+ * owner records gone after a clean exit).
+ */
+import { join } from 'node:path';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { lmdbStore } from '../src/internal.js';
+import { builtFixture, Child, closedOrHung, killAllChildren } from './fixtures/crashChild.js';
+import { tempDir } from './helpers.js';
+
+const RACERS = 5;
+const ROUNDS = Number(process.env.MULTI_PROCESS_ROUNDS ?? 6);
+
+let RACER = '';
+beforeAll(() => {
+  RACER = builtFixture('storeRacer');
+});
+
+const cleanups: Array<() => void> = [];
+afterEach(async () => {
+  await killAllChildren();
+  for (const cleanup of cleanups.splice(0)) cleanup();
+});
+
+/**
+ * What lmdb-js 3.5.6 (and 3.4.4) do now and then when processes write to one environment at
+ * once: a write transaction fails (`MDB_PROBLEM: Unexpected problem - txn should abort:
+ * mdb_page_touch no parent`, `MDB_BAD_TXN`), or an assertion in mdb_page_touch aborts the
+ * process. Reproduced with lmdb-js alone (see bench/BENCHMARKS.md, "Known defect"); not ours to
+ * fix here, and nothing it did was ever committed: the failing transaction is aborted.
+ */
+const LMDB_DEFECT = /mdb_page_touch|MDB_PROBLEM|MDB_BAD_TXN|Assertion '.*' failed in mdb_/;
+
+/** One round on a new store: 'defect' when a racer met the lmdb-js defect (nothing checked then). */
+async function round(r: number): Promise<'checked' | 'defect'> {
+  const dir = tempDir('durastate-racers-');
+  cleanups.push(() => dir.remove());
+  const path = join(dir.path, 'db');
+  const racers = Array.from({ length: RACERS }, (_, i) => new Child(RACER, [path, String(i + 1), String(RACERS)]));
+  const answers = await Promise.allSettled(
+    racers.map(async (child) => JSON.parse((await child.waitForLine((l) => l.startsWith('CLAIMS '), 'CLAIMS', 30_000)).slice('CLAIMS '.length)) as Record<string, string>),
+  );
+  if (answers.some((a) => a.status === 'rejected')) {
+    await killAllChildren();
+    if (racers.some((child) => LMDB_DEFECT.test(child.stderr))) return 'defect';
+    throw (answers.find((a) => a.status === 'rejected') as PromiseRejectedResult).reason;
+  }
+  const claims = answers.map((a) => (a as PromiseFulfilledResult<Record<string, string>>).value);
+  for (const child of racers) child.send('END');
+  for (const [i, child] of racers.entries()) {
+    const exit = await closedOrHung(child, `round ${r}, racer ${i + 1}`, 60_000);
+    if (exit.code !== 0 && LMDB_DEFECT.test(child.stderr)) return 'defect';
+    expect({ round: r, racer: i + 1, exit, stderr: child.stderr }).toEqual({ round: r, racer: i + 1, exit: { code: 0, signal: null }, stderr: '' });
+  }
+
+  const store = lmdbStore({ path });
+  await store.open();
+  try {
+    for (let k = 1; k <= RACERS; k++) {
+      for (let j = 0; j < 3; j++) {
+        const id = `o${k}-${j}`;
+        const winners = claims.flatMap((c, i) => (c[id] === 'ok' ? [`racer-${i + 1}`] : []));
+        expect({ id, winners }).toEqual({ id, winners: [expect.any(String)] });
+        expect(claims.every((c) => c[id] === 'ok' || c[id] === 'owned')).toBe(true);
+        expect((await store.getMeta(id))?.owner).toBe(winners[0]);
+      }
+      const own = await store.readJournal(`e${k}`);
+      expect(own.map((e) => e.seq)).toEqual([0, 1, 2, 3, 4, 5]);
+      expect((await store.getMeta(`e${k}`))?.owner).toBe(`racer-${k}`);
+      const copied = await store.readJournal(`f${k}`);
+      expect(copied.map((e) => [e.seq, e.value])).toEqual(own.slice(0, 5).map((e) => [e.seq, e.value]));
+      expect(await store.getOwner(`racer-${k}`)).toBeUndefined();
+    }
+  } finally {
+    await store.close();
+  }
+  return 'checked';
+}
+
+describe('several processes on one new store', () => {
+  it(`claim, create, append and copy at once (${ROUNDS} rounds of ${RACERS} processes): one winner per claim, nothing lost (a round meeting the lmdb-js defect runs again)`, async () => {
+    // A round that met the lmdb-js defect is run again on a new store, up to ROUNDS times.
+    let defects = 0;
+    for (let r = 1, checked = 0; checked < ROUNDS; r++) {
+      if ((await round(r)) === 'checked') checked++;
+      else if (++defects > ROUNDS) throw new Error(`${defects} rounds met the lmdb-js defect (${LMDB_DEFECT.source})`);
+    }
+  }, 300_000);
+});
