@@ -23,7 +23,7 @@ import type { MachineEntry } from './registry.js';
 import type { RetryPolicy } from './retry.js';
 import { SnapshotPersister } from './persisted.js';
 import { statusOf } from './status.js';
-import { pendingTimers, rearmTimers, sameTimers } from './timers.js';
+import { NO_TIMER_SOURCES, NO_TIMERS, pendingTimers, rearmTimers, sameTimers } from './timers.js';
 
 export interface HostContext {
   store: Store;
@@ -53,9 +53,9 @@ type Settled = { status: ExecutionStatus; output?: Json; error?: ErrorRecord };
 export class HostedExecution implements EffectHost {
   private actor!: AnyActor;
   /** Delayed events pending as last written. */
-  private timers = new Map<string, TimerRecord>();
+  private timers: ReadonlyMap<string, TimerRecord> = NO_TIMERS;
   /** XState's scheduled-event object behind each timer: a new object under a known id is a restart. */
-  private timerSources = new Map<string, object>();
+  private timerSources: ReadonlyMap<string, object> = NO_TIMER_SOURCES;
   /** Set when the root took a transition in the event being processed (the snapshot may be the same object). */
   private transitioned = false;
   /** Effects XState started in the transition being processed, waiting for its commit. */
@@ -231,8 +231,8 @@ export class HostedExecution implements EffectHost {
     this.meta = { ...meta, owner: this.ctx.ownerId };
     this.version = version;
     this.keyframe = keyframe;
-    this.timers = new Map((meta.timers ?? []).map((t) => [t.id, t]));
-    this.timerSources = new Map();
+    this.timers = meta.timers?.length ? new Map(meta.timers.map((t) => [t.id, t])) : NO_TIMERS;
+    this.timerSources = NO_TIMER_SOURCES;
     this.invoked.clear();
     // XState mutates the snapshot it restores from: keep our own copy as the diff baseline.
     this.prev = cloneJson(snapshot);
@@ -341,7 +341,7 @@ export class HostedExecution implements EffectHost {
    * together, or not at all when one of them cannot be committed: a rejected `send` or `start`
    * has changed nothing.
    */
-  private hold(): { meta: ExecutionMeta; prev: Json | undefined; timers: Map<string, TimerRecord>; timerSources: Map<string, object>; keyframe: KeyframeState } {
+  private hold(): { meta: ExecutionMeta; prev: Json | undefined; timers: ReadonlyMap<string, TimerRecord>; timerSources: ReadonlyMap<string, object>; keyframe: KeyframeState } {
     this.held = [];
     return { meta: this.meta, prev: this.prev, timers: this.timers, timerSources: this.timerSources, keyframe: this.keyframe };
   }
@@ -587,7 +587,7 @@ export class HostedExecution implements EffectHost {
     if (status === 'failed' && snapshot) meta.error = toErrorRecord(snapshot.error);
 
     // Delayed events pending after this transition (none once it is finished).
-    const { timers, sources } = final ? NO_TIMERS : this.currentTimers();
+    const { timers, sources } = final ? { timers: NO_TIMERS, sources: NO_TIMER_SOURCES } : this.currentTimers();
     const timerChanges = diffTimers(this.timers, timers);
     if (timerChanges) {
       meta.timers = [...timers.values()];
@@ -778,7 +778,6 @@ function hasChild(persisted: Json, path: string): boolean {
   return true;
 }
 
-const NO_TIMERS: { timers: Map<string, TimerRecord>; sources: Map<string, object> } = { timers: new Map(), sources: new Map() };
 const NO_INVOCATIONS: [string, (ticket: EffectTicket) => void][] = [];
 const NO_EFFECTS: Record<string, { key: string; seq: number }> = Object.freeze({}) as Record<string, { key: string; seq: number }>;
 

@@ -274,9 +274,7 @@ export class Runtime {
     if (this.registryFlush || this.registryHeld || this.closed || this.registryChanges.size === 0) return;
     const flush = (): void => {
       this.registryFlush = undefined;
-      const changes = [...this.registryChanges];
-      this.registryChanges.clear();
-      this.registry.trigger.apply({ changes });
+      this.applyRegistry();
     };
     const delay = Math.min(100, Math.floor(this.hosts.size / 100));
     if (delay === 0) {
@@ -293,6 +291,14 @@ export class Runtime {
    * second), then applies them at once: each update copies the table, and a batch serving the
    * event loop between slices of 250 would otherwise copy it after each slice.
    */
+  /** Applies the registry's pending changes now. */
+  private applyRegistry(): void {
+    if (this.registryChanges.size === 0) return;
+    const changes = [...this.registryChanges];
+    this.registryChanges.clear();
+    this.registry.trigger.apply({ changes });
+  }
+
   private async holdingRegistry<T>(work: () => Promise<T>): Promise<T> {
     this.registryHeld++;
     try {
@@ -1013,7 +1019,14 @@ export class Runtime {
    * ```
    */
   async recover(): Promise<number> {
+    // The registry is applied once per second of a recovery, not per page: each apply copies the
+    // whole table, and pages come every 100 ms or so.
+    return this.holdingRegistry(() => this.recoverPages());
+  }
+
+  private async recoverPages(): Promise<number> {
     let restored = 0;
+    let applied = performance.now();
     for (const status of ACTIVE_STATUSES) {
       // Waiting executions are only claimed when passivation is on: they stay in the store until
       // an event or a due timer loads them.
@@ -1029,6 +1042,10 @@ export class Runtime {
         this.assertOpen();
         const candidates = page.items.filter((m) => !this.hosts.has(m.id) && !this.loading.has(m.id) && !this.machines.blocked(m));
         restored += load ? await this.restoreBatch(candidates) : await this.claimPassivated(candidates);
+        if (performance.now() - applied > 1_000) {
+          applied = performance.now();
+          this.applyRegistry();
+        }
         await nextTurn();
       } while (cursor);
     }

@@ -68,8 +68,10 @@ export function pendingTimers(
   return { timers, sources: nextSources };
 }
 
-/** No timers (shared: never mutated). */
+/** No timers (shared: never mutated; an execution without timers holds these, not Maps of its own). */
 const NONE: { timers: Map<string, TimerRecord>; sources: Map<string, object> } = { timers: new Map(), sources: new Map() };
+export const NO_TIMERS: ReadonlyMap<string, TimerRecord> = NONE.timers;
+export const NO_TIMER_SOURCES: ReadonlyMap<string, object> = NONE.sources;
 
 /** Whether two timer sets hold the same timers, due at the same times. */
 export function sameTimers(a: ReadonlyMap<string, TimerRecord>, b: ReadonlyMap<string, TimerRecord>): boolean {
@@ -91,5 +93,5 @@ export function rearmTimers(root: AnyActor, timers: readonly TimerRecord[], now:
     root.system.scheduler.schedule(source, target, t.event as unknown as { type: string }, Math.max(0, t.dueAt - now), t.xid);
   }
   // The objects behind the re-armed timers, so that they keep their stored due times.
-  return pendingTimers(root, new Map(timers.map((t) => [t.id, t])), new Map(), now).sources;
+  return pendingTimers(root, timers.length ? new Map(timers.map((t) => [t.id, t])) : NONE.timers, NONE.sources, now).sources;
 }

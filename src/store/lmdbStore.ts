@@ -177,6 +177,13 @@ export class LmdbStore implements Store {
     });
   }
 
+  /** A write's outcome once committed (visible to every process), without waiting for its flush. */
+  private committed(p: Promise<boolean>): Promise<boolean> {
+    return p.catch((err: unknown) => {
+      throw new StoreFailureError(`LMDB write failed: ${String(err)}`, err);
+    });
+  }
+
   create(write: TransitionWrite): Promise<boolean> {
     // The block's promise resolves false when the id exists (no put in it is applied); the
     // puts' own promises settle with it.
@@ -456,7 +463,7 @@ export class LmdbStore implements Store {
     for (let attempt = 0; ; attempt++) {
       const decision = this.decideClaim(id, owner, now, options);
       if (!decision.put) return this.merged(decision.result);
-      if (await this.durable(decision.put())) return this.merged(decision.result);
+      if (await this.committed(decision.put())) return this.merged(decision.result);
       if (attempt >= MAX_CLAIM_ATTEMPTS) throw new StoreFailureError(`Claiming execution "${id}" lost ${attempt + 1} races in a row to other writers`, undefined);
       this.executions.resetReadTxn();
     }
@@ -471,7 +478,7 @@ export class LmdbStore implements Store {
       return owners.get(id);
     };
     const decisions = ids.map((id) => this.decideClaim(id, owner, now, {}, ownerOf));
-    const written = await Promise.all(decisions.map((d) => (d.put ? this.durable(d.put()) : true)));
+    const written = await Promise.all(decisions.map((d) => (d.put ? this.committed(d.put()) : true)));
     const results: ClaimResult[] = [];
     for (let i = 0; i < ids.length; i++) {
       const d = decisions[i] as ClaimDecision;
