@@ -457,7 +457,9 @@ export class LmdbStore implements Store {
   // writer thread checks inside its transaction, so they share its commits. A synchronous
   // transaction here (as before) interrupted the writer's batch and held the main thread through
   // its own fsync: recovery's event loop was held up to 83 ms instead of 52-58 ms for 10,000
-  // claims. A lost race re-reads and decides again.
+  // claims. A lost race re-reads and decides again. A claim waits for its commit (every process
+  // sees it then), not for its flush: what the claimant writes next is flushed with it, and a
+  // claim lost to a power cut leaves the execution to be claimed again.
 
   async claim(id: string, owner: string, now: number, options: { reopen?: boolean | 'any' } = {}): Promise<ClaimResult> {
     for (let attempt = 0; ; attempt++) {
