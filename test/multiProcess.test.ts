@@ -39,6 +39,11 @@ afterEach(async () => {
  */
 const LMDB_DEFECT = /mdb_page_touch|MDB_PROBLEM|MDB_BAD_TXN|Assertion '.*' failed in mdb_/;
 
+/** Whether a racer met it: its message, or a crash of native code (SIGSEGV prints nothing). */
+function metDefect(child: Child): boolean {
+  return LMDB_DEFECT.test(child.stderr) || child.exit?.signal === 'SIGSEGV' || child.exit?.signal === 'SIGABRT';
+}
+
 /** One round on a new store: 'defect' when a racer met the lmdb-js defect (nothing checked then). */
 async function round(r: number): Promise<'checked' | 'defect'> {
   const dir = tempDir('durastate-racers-');
@@ -50,14 +55,17 @@ async function round(r: number): Promise<'checked' | 'defect'> {
   );
   if (answers.some((a) => a.status === 'rejected')) {
     await killAllChildren();
-    if (racers.some((child) => LMDB_DEFECT.test(child.stderr))) return 'defect';
+    if (racers.some(metDefect)) return 'defect';
     throw (answers.find((a) => a.status === 'rejected') as PromiseRejectedResult).reason;
   }
   const claims = answers.map((a) => (a as PromiseFulfilledResult<Record<string, string>>).value);
   for (const child of racers) child.send('END');
   for (const [i, child] of racers.entries()) {
     const exit = await closedOrHung(child, `round ${r}, racer ${i + 1}`, 60_000);
-    if (exit.code !== 0 && LMDB_DEFECT.test(child.stderr)) return 'defect';
+    if (exit.code !== 0 && metDefect(child)) {
+      await killAllChildren();
+      return 'defect';
+    }
     expect({ round: r, racer: i + 1, exit, stderr: child.stderr }).toEqual({ round: r, racer: i + 1, exit: { code: 0, signal: null }, stderr: '' });
   }
 
