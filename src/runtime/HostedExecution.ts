@@ -58,8 +58,8 @@ export class HostedExecution implements EffectHost {
   private timerSources: ReadonlyMap<string, object> = NO_TIMER_SOURCES;
   /** Set when the root took a transition in the event being processed (the snapshot may be the same object). */
   private transitioned = false;
-  /** Effects XState started in the transition being processed, waiting for its commit. */
-  private readonly invoked = new Map<string, (ticket: EffectTicket) => void>();
+  /** Effects XState started in the transition being processed, waiting for its commit (allocated when one starts). */
+  private invoked?: Map<string, (ticket: EffectTicket) => void>;
   /** What the next write also carries: the inbox entry or idempotency key being applied. */
   private attach?: { inbox?: InboxEntry; sendKey?: string };
   meta!: ExecutionMeta;
@@ -93,7 +93,7 @@ export class HostedExecution implements EffectHost {
   /** When the next keyframe is due. */
   private keyframe: KeyframeState = { seq: 0, bytes: 0, patchBytes: 0 };
   /** Resolves when the last issued write is durable. */
-  commit: Promise<void> = Promise.resolve();
+  commit: Promise<void> = RESOLVED;
   private creating = false;
   private restoring = false;
   private stopping = false;
@@ -103,9 +103,10 @@ export class HostedExecution implements EffectHost {
   private childCheckQueued = false;
   /** The event the root actor is processing (XState reports errors without it). */
   private processing?: { type: string };
-  private settledResolve!: (s: Settled) => void;
-  /** Resolves once the execution is finished and that is committed. */
-  readonly settled: Promise<Settled> = new Promise((resolve) => (this.settledResolve = resolve));
+  /** How it ended, once it has: `settled` is made only for a caller who waits (most never do). */
+  private outcome?: Settled;
+  private settledPromise?: Promise<Settled>;
+  private settledResolve?: (s: Settled) => void;
   finished = false;
   /** Set when passivation unloaded it (not finished: a send holding it loads it again). */
   passivated = false;
@@ -233,7 +234,7 @@ export class HostedExecution implements EffectHost {
     this.keyframe = keyframe;
     this.timers = meta.timers?.length ? new Map(meta.timers.map((t) => [t.id, t])) : NO_TIMERS;
     this.timerSources = NO_TIMER_SOURCES;
-    this.invoked.clear();
+    this.invoked = undefined;
     // XState mutates the snapshot it restores from: keep our own copy as the diff baseline.
     this.prev = cloneJson(snapshot);
     this.restoring = true;
@@ -377,7 +378,7 @@ export class HostedExecution implements EffectHost {
       // Restarted by a restore: the same invocation, the same key; the store says how far it got.
       return this.ctx.store.getEffect(this.id, known.key).then((record) => ({ key: known.key, ...(record ? { record } : {}) }));
     }
-    return new Promise((resolve) => this.invoked.set(childId, resolve));
+    return new Promise((resolve) => (this.invoked ??= new Map()).set(childId, resolve));
   }
 
   recordEffect(_childId: string, record: EffectRecord): Promise<void> {
@@ -411,7 +412,7 @@ export class HostedExecution implements EffectHost {
       !this.crashed &&
       !this.held &&
       this.inFlightWrites === 0 &&
-      this.invoked.size === 0 &&
+      !this.invoked?.size &&
       this.meta.status === 'waiting' &&
       Object.keys(this.meta.effects ?? {}).length === 0
     );
@@ -427,7 +428,7 @@ export class HostedExecution implements EffectHost {
     if (this.actor) this.stopActor();
     if (!this.finished) {
       this.finished = true;
-      this.settledResolve({ status: this.meta?.status ?? 'waiting' });
+      this.settle({ status: this.meta?.status ?? 'waiting' });
     }
   }
 
@@ -540,7 +541,7 @@ export class HostedExecution implements EffectHost {
         this.persister.useXState();
       }
       this.lastSnapshot = snapshot;
-      if (patch.length === 0 && childOnly && !this.forced && this.invoked.size === 0 && sameTimers(this.timers, this.currentTimers().timers)) return;
+      if (patch.length === 0 && childOnly && !this.forced && !this.invoked?.size && sameTimers(this.timers, this.currentTimers().timers)) return;
       this.forced = false;
       this.write(cause, persisted as Json, patch, statusOf(snapshot), snapshot);
     } catch (err) {
@@ -595,9 +596,8 @@ export class HostedExecution implements EffectHost {
     }
 
     // Effects: the ones XState started in this transition get their keys; finished ones leave.
-    const started = this.invoked.size ? [...this.invoked] : NO_INVOCATIONS;
-    // Map#clear allocates a new table even when the map is empty: most transitions start nothing.
-    if (started.length) this.invoked.clear();
+    const started = this.invoked?.size ? [...this.invoked] : NO_INVOCATIONS;
+    if (started.length) this.invoked = undefined;
     const known = this.meta.effects ?? NO_EFFECTS;
     let effectsChanged = false;
     // A fork's parent results for the effects it starts again (rare: none on the hot path).
@@ -692,7 +692,7 @@ export class HostedExecution implements EffectHost {
   private onFault(err: unknown, cause: { type: string }): void {
     this.fault = err;
     // Effects XState started in the transition that cannot be committed must never run.
-    this.invoked.clear();
+    this.invoked = undefined;
     if (this.delivering || this.creating) return;
     // Not inside XState's processing: stopping an actor from its own inspection callback would
     // let XState carry on with a stopped actor.
@@ -707,7 +707,7 @@ export class HostedExecution implements EffectHost {
   /** A terminal transition that keeps the last committed snapshot (cancel, uncommittable state). */
   private writeTerminal(cause: { type: string; [k: string]: unknown }, status: 'failed' | 'cancelled', error?: ErrorRecord, cancelReason?: string): void {
     if (this.prev === undefined) return;
-    this.invoked.clear();
+    this.invoked = undefined;
     const base = { ...this.meta, ...(error ? { error } : {}), ...(cancelReason ? { cancelReason } : {}) };
     this.meta = base;
     this.write(cause, this.prev, [], status);
@@ -715,10 +715,23 @@ export class HostedExecution implements EffectHost {
 
   private rollback(): void {
     this.fault = undefined;
-    this.invoked.clear();
+    this.invoked = undefined;
     this.stopActor();
     const snapshot = cloneJson(this.prev);
     this.restore(this.meta, snapshot as Json, this.version, this.keyframe);
+  }
+
+  /** Resolves once the execution is finished and that is committed. */
+  get settled(): Promise<Settled> {
+    this.settledPromise ??= this.outcome ? Promise.resolve(this.outcome) : new Promise((resolve) => (this.settledResolve = resolve));
+    return this.settledPromise;
+  }
+
+  /** The first outcome wins, as a promise's first resolution does. */
+  private settle(outcome: Settled): void {
+    if (this.outcome) return;
+    this.outcome = outcome;
+    this.settledResolve?.(outcome);
   }
 
   private onCommitFailed(err: unknown): void {
@@ -727,7 +740,7 @@ export class HostedExecution implements EffectHost {
     if (!this.finished) {
       this.stopActor();
       this.finished = true;
-      this.settledResolve({ status: 'failed', error: toErrorRecord(err) });
+      this.settle({ status: 'failed', error: toErrorRecord(err) });
       this.ctx.onFinished(this);
     }
   }
@@ -738,7 +751,7 @@ export class HostedExecution implements EffectHost {
     const { status, output, error } = this.meta;
     this.commit.then(
       () => {
-        this.settledResolve({ status, ...(output !== undefined ? { output } : {}), ...(error ? { error } : {}) });
+        this.settle({ status, ...(output !== undefined ? { output } : {}), ...(error ? { error } : {}) });
         this.ctx.onFinished(this);
       },
       () => {}, // onCommitFailed settles it
@@ -778,6 +791,7 @@ function hasChild(persisted: Json, path: string): boolean {
   return true;
 }
 
+const RESOLVED: Promise<void> = Promise.resolve();
 const NO_INVOCATIONS: [string, (ticket: EffectTicket) => void][] = [];
 const NO_EFFECTS: Record<string, { key: string; seq: number }> = Object.freeze({}) as Record<string, { key: string; seq: number }>;
 
