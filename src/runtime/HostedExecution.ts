@@ -541,7 +541,12 @@ export class HostedExecution implements EffectHost {
         this.persister.useXState();
       }
       this.lastSnapshot = snapshot;
-      if (patch.length === 0 && childOnly && !this.forced && !this.invoked?.size && sameTimers(this.timers, this.currentTimers().timers)) return;
+      if (patch.length === 0 && childOnly && !this.forced && !this.invoked?.size && sameTimers(this.timers, this.currentTimers().timers)) {
+        // The same as the baseline, and now frozen by the diff: keep it instead (after a restore
+        // the baseline is a copy of the stored snapshot, which would double its memory).
+        this.prev = persisted as Json;
+        return;
+      }
       this.forced = false;
       this.write(cause, persisted as Json, patch, statusOf(snapshot), snapshot);
     } catch (err) {
