@@ -20,8 +20,10 @@ const RACERS = 5;
 const ROUNDS = Number(process.env.MULTI_PROCESS_ROUNDS ?? 6);
 
 let RACER = '';
+let TOGGLER = '';
 beforeAll(() => {
   RACER = builtFixture('storeRacer');
+  TOGGLER = builtFixture('storeToggler');
 });
 
 const cleanups: Array<() => void> = [];
@@ -102,4 +104,47 @@ describe('several processes on one new store', () => {
       else if (++defects > ROUNDS) throw new Error(`${defects} rounds met the lmdb-js defect (${LMDB_DEFECT.source})`);
     }
   }, 300_000);
+});
+
+describe('a takeover racing the stale owner\'s transitions', () => {
+  /**
+   * The interleaving attacked: this process reads a row to claim it, the stale owner (lease
+   * expired, still writing) commits a transition that rewrites the row (its status), then the
+   * claim writes. Transitions keep the row's version (only claims bump it), so a claim that
+   * only compared versions wrote the older row back over the transition: the row said
+   * `running` while the history said `waiting`, and the status index disagreed with both.
+   */
+  it('every row agrees with its history and the status index after claims race row-changing transitions', async () => {
+    const N = 400;
+    const dir = tempDir('durastate-takeover-');
+    cleanups.push(() => dir.remove());
+    const path = join(dir.path, 'db');
+    const stale = new Child(TOGGLER, [path, String(N)]);
+    await stale.waitForLine((l) => l === 'READY', 'READY', 60_000);
+    const store = lmdbStore({ path });
+    await store.open();
+    try {
+      const ids = Array.from({ length: N }, (_, i) => `t${i}`);
+      let claimed = 0;
+      for (let i = 0; i < N; i += 20) claimed += (await store.claimMany(ids.slice(i, i + 20), 'fresh', Date.now())).filter((c) => c.ok).length;
+      const done = await stale.waitForLine((l) => l.startsWith('DONE '), 'DONE', 60_000);
+      expect(await closedOrHung(stale, 'stale owner', 60_000)).toEqual({ code: 0, signal: null });
+      expect(claimed).toBe(N);
+      // The stale owner did race the claims: it wrote transitions after this process started claiming.
+      expect((JSON.parse(done.slice('DONE '.length)) as { appended: number }).appended).toBeGreaterThan(0);
+      const indexed = new Map<string, string[]>();
+      for (const status of ['running', 'waiting'] as const) {
+        for (const meta of (await store.list({ status, limit: 10_000, merged: false })).items) indexed.set(meta.id, [...(indexed.get(meta.id) ?? []), status]);
+      }
+      const wrong: string[] = [];
+      for (const id of ids) {
+        const row = await store.getMeta(id);
+        const [last] = await store.readJournal(id, { reverse: true, limit: 1 });
+        if (row?.owner !== 'fresh' || row.status !== last?.status || indexed.get(id)?.join() !== row.status) wrong.push(`${id}: row ${row?.status} owner ${row?.owner}, history ${last?.status}, index ${indexed.get(id)?.join('+')}`);
+      }
+      expect(wrong).toEqual([]);
+    } finally {
+      await store.close();
+    }
+  }, 120_000);
 });

@@ -2,7 +2,7 @@ import { createActor, type AnyActor, type AnyActorRef, type AnyMachineSnapshot }
 import { EventNotAcceptedError, ExecutionExistsError, ExecutionFailedError, NonJsonStateError, toErrorRecord, type ErrorRecord } from '../errors.js';
 import { cloneJson } from '../journal/cloneJson.js';
 import { checkJson, diffSnapshots } from '../journal/diff.js';
-import { nextKeyframeState, patchBytes, shouldKeyframe } from '../journal/keyframePolicy.js';
+import { KEYFRAME_MIN_BYTES, nextKeyframeState, patchBytes, shouldKeyframe } from '../journal/keyframePolicy.js';
 import {
   isFinished,
   type EffectRecord,
@@ -573,6 +573,8 @@ export class HostedExecution implements EffectHost {
     const now = this.ctx.clock.now();
     const bytes = patchBytes(patch);
     const final = isFinished(status);
+    // A restored keyframe's size is measured when the byte rule can first need it (see KeyframeState).
+    if (this.keyframe.bytes < 0 && this.keyframe.patchBytes + bytes > KEYFRAME_MIN_BYTES) this.keyframe = { ...this.keyframe, bytes: JSON.stringify(this.prev).length };
     const keyframe = first || this.keyframeNext || shouldKeyframe(this.keyframe, seq, bytes, final, this.ctx.keyframeEvery);
     this.keyframeNext = false;
     this.keyframe = nextKeyframeState(this.keyframe, seq, bytes, keyframe ? JSON.stringify(persisted).length : undefined);

@@ -35,7 +35,11 @@ export type PatchOperation =
 export interface KeyframeState {
   /** seq of the latest keyframe. */
   seq: number;
-  /** JSON length of that keyframe. */
+  /**
+   * JSON length of that keyframe; -1 when not measured yet (a rebuild leaves it to the host, which
+   * measures its snapshot once the patches pass the policy's 4 KiB floor: until then only the
+   * floor counts).
+   */
   bytes: number;
   /** JSON length of the patches written since it. */
   patchBytes: number;

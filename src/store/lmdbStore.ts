@@ -178,13 +178,6 @@ export class LmdbStore implements Store {
     });
   }
 
-  /** A write's outcome once committed (visible to every process), without waiting for its flush. */
-  private committed(p: Promise<boolean>): Promise<boolean> {
-    return p.catch((err: unknown) => {
-      throw new StoreFailureError(`LMDB write failed: ${String(err)}`, err);
-    });
-  }
-
   create(write: TransitionWrite): Promise<boolean> {
     // The block's promise resolves false when the id exists (no put in it is applied); the
     // puts' own promises settle with it.
@@ -454,72 +447,50 @@ export class LmdbStore implements Store {
     return this.owners.get(id);
   }
 
-  // Claims are compare-and-set writes (a put conditional on the version read) that lmdb-js's
-  // writer thread checks inside its transaction, so they share its commits. A synchronous
-  // transaction here (as before) interrupted the writer's batch and held the main thread through
-  // its own fsync: recovery's event loop was held up to 83 ms instead of 52-58 ms for 10,000
-  // claims. A lost race re-reads and decides again. A claim waits for its commit (every process
-  // sees it then), not for its flush: what the claimant writes next is flushed with it, and a
-  // claim lost to a power cut leaves the execution to be claimed again.
+  // Claims are synchronous write transactions, the simplest test-and-set LMDB offers: the test
+  // reads the row and the owner record as committed by every process, and nothing commits in
+  // between. Two alternatives were tried and dropped (2026-12-02): a put conditional on the
+  // row's version read outside a transaction (transitions rewrite the row without bumping the
+  // version, so it wrote an older copy of the row over a transition committed in between:
+  // test/multiProcess.test.ts, "a takeover racing…"), and lmdb-js's asynchronous callback
+  // transaction (in one of ~130 rounds of test/multiProcess.test.ts two processes both won one
+  // claim, and in another an acknowledged journal entry was missing).
 
   async claim(id: string, owner: string, now: number, options: { reopen?: boolean | 'any' } = {}): Promise<ClaimResult> {
-    for (let attempt = 0; ; attempt++) {
-      const decision = this.decideClaim(id, owner, now, options);
-      if (!decision.put) return this.merged(decision.result);
-      if (await this.committed(decision.put())) return this.merged(decision.result);
-      if (attempt >= MAX_CLAIM_ATTEMPTS) throw new StoreFailureError(`Claiming execution "${id}" lost ${attempt + 1} races in a row to other writers`, undefined);
-      this.executions.resetReadTxn();
-    }
+    return this.executions.transactionSync(() => this.claimIn(id, owner, now, options));
   }
 
   async claimMany(ids: readonly string[], owner: string, now: number): Promise<ClaimResult[]> {
-    // One commit for a whole batch of a recovery: the conditional puts are issued together. The
-    // executions of a batch mostly had one owner: its record is read once.
+    // One transaction for a whole batch of a recovery. The executions of a batch mostly had one
+    // owner: its record is read once.
     const owners = new Map<string, OwnerRecord | undefined>();
     const ownerOf = (id: string): OwnerRecord | undefined => {
       if (!owners.has(id)) owners.set(id, this.owners.get(id));
       return owners.get(id);
     };
-    const decisions = ids.map((id) => this.decideClaim(id, owner, now, {}, ownerOf));
-    const written = await Promise.all(decisions.map((d) => (d.put ? this.committed(d.put()) : true)));
-    const results: ClaimResult[] = [];
-    for (let i = 0; i < ids.length; i++) {
-      const d = decisions[i] as ClaimDecision;
-      // Lost a race to another writer: decided again on a fresh read (its row comes back merged).
-      results.push(written[i] ? d.result : await this.claim(ids[i] as string, owner, now));
-    }
-    return results;
+    return this.executions.transactionSync(() => ids.map((id) => this.claimIn(id, owner, now, {}, false, ownerOf)));
   }
 
-  /** What claiming `id` would do, from the row and owner record as read now. */
-  private decideClaim(
+  /** The test-and-set of one claim, inside a write transaction. */
+  private claimIn(
     id: string,
     owner: string,
     now: number,
     options: { reopen?: boolean | 'any' },
+    merged = true,
     ownerOf = (ownerId: string): OwnerRecord | undefined => this.owners.get(ownerId),
-  ): ClaimDecision {
+  ): ClaimResult {
     const row = this.executions.getEntry(id);
     const meta = row?.value;
-    if (!row || !meta) return { result: { ok: false, reason: 'missing' } };
-    if (!claimable(meta.status, options.reopen)) return { result: { ok: false, reason: 'finished', meta } };
+    if (!row || !meta) return { ok: false, reason: 'missing' };
+    if (!claimable(meta.status, options.reopen)) return { ok: false, reason: 'finished', meta };
     if (meta.owner && meta.owner !== owner) {
       const current = ownerOf(meta.owner);
-      if (current && current.leaseUntil > now) return { result: { ok: false, reason: 'owned', meta, owner: current } };
+      if (current && current.leaseUntil > now) return { ok: false, reason: 'owned', meta, owner: current };
     }
     const claimed = { ...meta, owner };
-    const read = row.version ?? 0;
-    const version = read + 1;
-    return { result: { ok: true, meta: claimed, version }, put: () => this.executions.put(id, claimed, version, read) };
-  }
-
-  /** A claim's result with the row's latest transition (see `current`). */
-  private merged(result: ClaimResult): ClaimResult {
-    return result.ok ? { ...result, meta: this.current(result.meta) as ExecutionMeta } : result;
+    const version = (row.version ?? 0) + 1;
+    this.executions.putSync(id, claimed, version);
+    return { ok: true, meta: merged ? (this.current(claimed) as ExecutionMeta) : claimed, version };
   }
 }
-
-/** How often a claim re-reads after losing the compare-and-set before it gives up. */
-const MAX_CLAIM_ATTEMPTS = 100;
-
-type ClaimDecision = { result: ClaimResult; put?: () => Promise<boolean> };
