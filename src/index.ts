@@ -14,6 +14,7 @@ export type {
   BlockedReason,
   CleanupOptions,
   Clock,
+  EffectInfo,
   ExecutionHandle,
   ExecutionInfo,
   ExecutionSummary,

@@ -17,7 +17,7 @@
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { createRuntime, lmdbStore, type EffectRecord, type Json } from '../src/index.js';
+import { createRuntime, lmdbStore, type EffectInfo, type EffectRecord, type Json } from '../src/index.js';
 import { Child, prng, crashSuite, type RunDir } from './fixtures/crashChild.js';
 import { BACKOFF_FAILURES, BACKOFF_POLICY, backoffMachine, RETRY_AFTER_MS, type BackoffKind } from './fixtures/effectsMachines.js';
 
@@ -155,7 +155,7 @@ async function storeRecord(path: string, id: string): Promise<{ record: EffectRe
   }
 }
 
-async function readFinal(path: string, id: string): Promise<{ output: Json | undefined; history: string[]; record: EffectRecord | undefined }> {
+async function readFinal(path: string, id: string): Promise<{ output: Json | undefined; history: string[]; record: EffectInfo | undefined }> {
   const rt = await createRuntime({ store: lmdbStore({ path }), machines: [backoffMachine], recover: false });
   try {
     const info = await rt.get(id);

@@ -30,7 +30,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { createRuntime, lmdbStore, type EffectRecord, type Json } from '../src/index.js';
+import { createRuntime, lmdbStore, type EffectInfo, type EffectRecord, type Json } from '../src/index.js';
 import { armKill, Child, closedOrHung, expectKilledOrDone, prng, crashSuite, type RunDir } from './fixtures/crashChild.js';
 import {
   declines,
@@ -354,7 +354,7 @@ interface FinalState {
   /** History labels, parallel pair sorted, restores left out. */
   labels: string[];
   restores: number;
-  effects: EffectRecord[];
+  effects: EffectInfo[];
 }
 
 function label(event: Json): string {

@@ -336,7 +336,7 @@ describe('retries of durable effects, by failure class', () => {
 describe('commit before effect, cancellation, restart', () => {
   it('effect code starts only once the transition that invoked it is committed', async () => {
     const clock = simulatedClock(s(0));
-    const seen: Array<{ seq?: number; value?: unknown; status?: string; last?: string }> = [];
+    const seen: Array<{ seq?: number; value?: unknown; status?: string; last?: string; effects?: string[] }> = [];
     let rt: Runtime | undefined;
     const machine = setup({
       types: { context: {} as { id: string }, input: {} as { id: string } },
@@ -345,7 +345,7 @@ describe('commit before effect, cancellation, restart', () => {
           // Read back from the store, as another process would see it.
           const info = await rt!.get(input.id);
           const history = await rt!.history(input.id);
-          seen.push({ seq: info?.seq, value: info?.value, status: info?.status, last: (history.at(-1)?.event as { type: string } | undefined)?.type });
+          seen.push({ seq: info?.seq, value: info?.value, status: info?.status, last: (history.at(-1)?.event as { type: string } | undefined)?.type, effects: info?.effects.map((e) => `${e.status} ${e.attempts}`) });
           return info?.seq ?? -1;
         }),
       },
@@ -367,9 +367,10 @@ describe('commit before effect, cancellation, restart', () => {
     await until(async () => (await rt!.get('cf'))?.value === 'idle', 'the first effect to finish');
     await rt.send('cf', { type: 'GO' });
     await rt.wait('cf');
+    // `get` reports the effect that is running as `running` (it said `pending`, 0 attempts).
     expect(seen).toEqual([
-      { seq: 0, value: 'first', status: 'running', last: 'xstate.init' },
-      { seq: 2, value: 'second', status: 'running', last: 'GO' },
+      { seq: 0, value: 'first', status: 'running', last: 'xstate.init', effects: ['running 0'] },
+      { seq: 2, value: 'second', status: 'running', last: 'GO', effects: ['done 1', 'running 0'] },
     ]);
   });
 

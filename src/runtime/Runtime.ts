@@ -60,6 +60,7 @@ import { systemClock } from './clock.js';
 import { DEFAULT_RETRY_POLICY } from './retry.js';
 import {
   type CleanupOptions,
+  type EffectInfo,
   type ExecutionHandle,
   type ExecutionInfo,
   type ExecutionSummary,
@@ -714,9 +715,9 @@ export class Runtime {
     }
     const input = await this.inputOf(meta);
     const timers = (meta.timers ?? []).map((t) => ({ id: t.id, event: t.event, dueAt: new Date(t.dueAt) })).sort((a, b) => a.dueAt.getTime() - b.dueAt.getTime());
-    const effects = await this.store.listEffects(id);
+    const effects: EffectInfo[] = await this.store.listEffects(id);
     for (const inFlight of Object.values(meta.effects ?? {})) {
-      if (!effects.some((e) => e.key === inFlight.key)) effects.push({ key: inFlight.key, status: 'pending', attempts: 0 });
+      if (!effects.some((e) => e.key === inFlight.key)) effects.push({ key: inFlight.key, status: 'running', attempts: 0 });
     }
     return { ...summary, context, ...(input !== undefined ? { input } : {}), accepts, timers, effects };
   }

@@ -95,9 +95,16 @@ export interface ExecutionInfo extends ExecutionSummary {
   accepts: string[];
   /** Delayed events pending: what will be sent, and when. */
   timers: { id: string; event: Json; dueAt: Date }[];
-  /** Durable effects of this execution: in flight (pending), done or failed, with attempts. */
-  effects: EffectRecord[];
+  /** Durable effects of this execution: running, waiting to retry (pending), done or failed, with attempts. */
+  effects: EffectInfo[];
 }
+
+/**
+ * A durable effect as `get` reports it: its record (`pending`: an attempt failed and the next is
+ * due at `retryAt`; `done`; `failed`), or `running`: started and nothing recorded yet (its first
+ * attempt is in flight, or was when its process stopped).
+ */
+export type EffectInfo = Omit<EffectRecord, 'status'> & { status: EffectRecord['status'] | 'running' };
 
 export interface SendOptions {
   /**

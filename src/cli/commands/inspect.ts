@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { ExecutionNotFoundError } from '../../errors.js';
-import { EXECUTION_STATUSES, type EffectRecord, type ExecutionStatus } from '../../store/Store.js';
+import { EXECUTION_STATUSES, type ExecutionStatus } from '../../store/Store.js';
+import type { EffectInfo } from '../../runtime/types.js';
 import type { LineageNode } from '../../timeline/types.js';
 import { globals, parseSeq, pointOf, print, short, table, withRuntime } from '../io.js';
 
@@ -153,10 +154,10 @@ export function inspectCommands(program: Command): void {
 }
 
 /** An effect as `show` says it: in flight, waiting to retry, or its outcome. */
-function effectState(e: EffectRecord): string {
+function effectState(e: EffectInfo): string {
+  if (e.status === 'running') return 'in flight';
   const attempts = `${e.attempts} attempt${e.attempts === 1 ? '' : 's'}`;
   const error = e.error ? ` — ${e.error.message}` : '';
   if (e.status !== 'pending') return `${e.status}, ${attempts}${error}`;
-  if (e.attempts === 0) return 'in flight';
   return `${attempts} failed, ${e.retryAt !== undefined ? `next at ${new Date(e.retryAt).toISOString()}` : 'retrying'}${error}`;
 }
