@@ -115,36 +115,55 @@ describe('a takeover racing the stale owner\'s transitions', () => {
    * `running` while the history said `waiting`, and the status index disagreed with both.
    */
   it('every row agrees with its history and the status index after claims race row-changing transitions', async () => {
-    const N = 400;
-    const dir = tempDir('durastate-takeover-');
-    cleanups.push(() => dir.remove());
-    const path = join(dir.path, 'db');
-    const stale = new Child(TOGGLER, [path, String(N)]);
-    await stale.waitForLine((l) => l === 'READY', 'READY', 60_000);
-    const store = lmdbStore({ path });
-    await store.open();
-    try {
-      const ids = Array.from({ length: N }, (_, i) => `t${i}`);
-      let claimed = 0;
-      for (let i = 0; i < N; i += 20) claimed += (await store.claimMany(ids.slice(i, i + 20), 'fresh', Date.now())).filter((c) => c.ok).length;
-      const done = await stale.waitForLine((l) => l.startsWith('DONE '), 'DONE', 60_000);
-      expect(await closedOrHung(stale, 'stale owner', 60_000)).toEqual({ code: 0, signal: null });
-      expect(claimed).toBe(N);
-      // The stale owner did race the claims: it wrote transitions after this process started claiming.
-      expect((JSON.parse(done.slice('DONE '.length)) as { appended: number }).appended).toBeGreaterThan(0);
-      const indexed = new Map<string, string[]>();
-      for (const status of ['running', 'waiting'] as const) {
-        for (const meta of (await store.list({ status, limit: 10_000, merged: false })).items) indexed.set(meta.id, [...(indexed.get(meta.id) ?? []), status]);
-      }
-      const wrong: string[] = [];
-      for (const id of ids) {
-        const row = await store.getMeta(id);
-        const [last] = await store.readJournal(id, { reverse: true, limit: 1 });
-        if (row?.owner !== 'fresh' || row.status !== last?.status || indexed.get(id)?.join() !== row.status) wrong.push(`${id}: row ${row?.status} owner ${row?.owner}, history ${last?.status}, index ${indexed.get(id)?.join('+')}`);
-      }
-      expect(wrong).toEqual([]);
-    } finally {
-      await store.close();
+    // Each claim batch starts right after one of the stale owner's rounds was committed, while
+    // its next round is being written: the race is there in every batch, whatever the scheduler.
+    // A run that meets the lmdb-js defect is run again (see LMDB_DEFECT), at most twice.
+    for (let attempt = 1; ; attempt++) {
+      if ((await takeover(400)) === 'checked') return;
+      if (attempt === 3) throw new Error('three takeover runs met the lmdb-js defect');
     }
-  }, 120_000);
+  }, 240_000);
 });
+
+async function takeover(n: number): Promise<'checked' | 'defect'> {
+  const dir = tempDir('durastate-takeover-');
+  cleanups.push(() => dir.remove());
+  const path = join(dir.path, 'db');
+  const stale = new Child(TOGGLER, [path, String(n)]);
+  const store = lmdbStore({ path });
+  let claimed = 0;
+  try {
+    await stale.waitForLine((l) => l === 'READY', 'READY', 60_000);
+    await store.open();
+    const ids = Array.from({ length: n }, (_, i) => `t${i}`);
+    let round = 0;
+    for (let i = 0; i < n; i += 20) {
+      const next = round + 1;
+      const line = await stale.waitForLine((l) => l.startsWith('ROUND ') && Number(l.slice(6)) >= next, `ROUND ${next}`, 60_000);
+      round = Number(line.slice(6));
+      claimed += (await store.claimMany(ids.slice(i, i + 20), 'fresh', Date.now())).filter((c) => c.ok).length;
+    }
+    const done = await stale.waitForLine((l) => l.startsWith('DONE '), 'DONE', 60_000);
+    expect(await closedOrHung(stale, 'stale owner', 60_000)).toEqual({ code: 0, signal: null });
+    expect(claimed).toBe(n);
+    expect((JSON.parse(done.slice('DONE '.length)) as { appended: number }).appended).toBeGreaterThan(0);
+    const indexed = new Map<string, string[]>();
+    for (const status of ['running', 'waiting'] as const) {
+      for (const meta of (await store.list({ status, limit: 10_000, merged: false })).items) indexed.set(meta.id, [...(indexed.get(meta.id) ?? []), status]);
+    }
+    const wrong: string[] = [];
+    for (const id of ids) {
+      const row = await store.getMeta(id);
+      const [last] = await store.readJournal(id, { reverse: true, limit: 1 });
+      if (row?.owner !== 'fresh' || row.status !== last?.status || indexed.get(id)?.join() !== row.status) wrong.push(`${id}: row ${row?.status} owner ${row?.owner}, history ${last?.status}, index ${indexed.get(id)?.join('+')}`);
+    }
+    expect(wrong).toEqual([]);
+    return 'checked';
+  } catch (err) {
+    await killAllChildren();
+    if (metDefect(stale) || (err instanceof Error && LMDB_DEFECT.test(err.message))) return 'defect';
+    throw err;
+  } finally {
+    await store.close();
+  }
+}

@@ -287,11 +287,6 @@ export class Runtime {
     }
   }
 
-  /**
-   * Holds the registry's updates while `work` runs (a batch of a recovery or of wakes, under a
-   * second), then applies them at once: each update copies the table, and a batch serving the
-   * event loop between slices of 250 would otherwise copy it after each slice.
-   */
   /** Applies the registry's pending changes now. */
   private applyRegistry(): void {
     if (this.registryChanges.size === 0) return;
@@ -300,6 +295,11 @@ export class Runtime {
     this.registry.trigger.apply({ changes });
   }
 
+  /**
+   * Holds the registry's updates while `work` runs (a batch of wakes, or a whole recovery, which
+   * applies them itself once a second), then applies them at once: each update copies the table,
+   * and a batch serving the event loop between slices would otherwise copy it after each slice.
+   */
   private async holdingRegistry<T>(work: () => Promise<T>): Promise<T> {
     this.registryHeld++;
     try {

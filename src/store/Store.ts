@@ -36,9 +36,10 @@ export interface KeyframeState {
   /** seq of the latest keyframe. */
   seq: number;
   /**
-   * JSON length of that keyframe; -1 when not measured yet (a rebuild leaves it to the host, which
-   * measures its snapshot once the patches pass the policy's 4 KiB floor: until then only the
-   * floor counts).
+   * JSON length of that keyframe; -1 when not measured yet. A rebuild leaves it to the host,
+   * which measures its snapshot once the patches pass the policy's 4 KiB floor (until then only
+   * the floor counts): after a restore this is the size of a later snapshot, not the keyframe's,
+   * so a growing snapshot gets its next keyframe somewhat later (bounded by `keyframeEvery`).
    */
   bytes: number;
   /** JSON length of the patches written since it. */

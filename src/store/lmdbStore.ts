@@ -304,6 +304,7 @@ export class LmdbStore implements Store {
   }
 
   async copyHistory(id: string, segments: readonly HistorySegment[]): Promise<void> {
+    if (!this.env) throw new StoreFailureError('LMDB store is closed', undefined);
     // Read first, then one block of puts: a fork's history is either all its own or all still
     // its parent's. The rows copied are an ancestor's history up to the fork point, which no
     // writer changes (a rewind past it materialises its forks first), so reading them outside
