@@ -11,10 +11,11 @@
 // in mdb_page_touch()` (SIGABRT) or a segfault, in openDB's transaction or in a process's first
 // asynchronous writes. No synchronous write transaction is used apart from openDB's own.
 //
-// Usage: node bench/lmdbDefect.mjs [rounds=200] [processes=6]
+// Usage: node bench/lmdbDefect.mjs [rounds=200] [processes=6]   (LMDB_OVERLAPPING_SYNC=0: open with overlappingSync: false)
 // Each round: that many processes open one new environment at once, open ten named databases,
 // create three records each (ifNoExists blocks), update them five times (ifVersion blocks),
-// then close. A round fails when any process writes to stderr.
+// then close. A round fails when any process writes to stderr, or when a journal entry that a
+// process wrote and saw committed (and then exited 0) is missing afterwards.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -25,23 +26,25 @@ import { open } from 'lmdb';
 const [mode, ...args] = process.argv.slice(2);
 
 async function child(path, me) {
-  const env = open({ path, maxDbs: 16 });
+  const env = open({ path, maxDbs: 16, ...(process.env.LMDB_OVERLAPPING_SYNC === '0' ? { overlappingSync: false } : {}) });
   const names = ['executions', 'journal', 'keyframes', 'index', 'owners', 'effects', 'timers', 'inbox', 'keys', 'forks'];
   const dbs = Object.fromEntries(names.map((name) => [name, env.openDB({ name, compression: true, useVersions: name === 'executions' })]));
   const { executions, journal, timers, effects } = dbs;
   const pad = 'x'.repeat(200);
   const ids = [0, 1, 2].map((i) => `${me}-${i}`);
-  await Promise.all(ids.map((id) => executions.ifNoExists(id, () => {
+  const created = await Promise.all(ids.map((id) => executions.ifNoExists(id, () => {
     journal.put([id, 0], { seq: 0, pad });
     executions.put(id, { id, seq: 0 }, 1);
   })));
+  if (created.includes(false)) throw new Error(`a create was refused: ${created}`);
   for (let step = 1; step <= 5; step++) {
-    await Promise.all(ids.map((id) => executions.ifVersion(id, step, () => {
+    const applied = await Promise.all(ids.map((id) => executions.ifVersion(id, step, () => {
       journal.put([id, step], { seq: step, pad });
       timers.put([Date.now() + step, id], null);
       effects.put([id, `e${step}`], { pad });
       executions.put(id, { id, seq: step, pad }, step + 1);
     })));
+    if (applied.includes(false)) throw new Error(`step ${step}: a conditional block was refused (${applied}); versions now ${ids.map((id) => executions.getEntry(id)?.version)}`);
   }
   await env.close();
 }
@@ -49,6 +52,7 @@ async function child(path, me) {
 async function parent(rounds, processes) {
   const script = fileURLToPath(import.meta.url);
   let failed = 0;
+  let lostRounds = 0;
   for (let r = 1; r <= rounds; r++) {
     const dir = mkdtempSync(join(tmpdir(), 'lmdb-defect-'));
     const stderr = await Promise.all(Array.from({ length: processes }, (_, k) => new Promise((resolve) => {
@@ -61,15 +65,28 @@ async function parent(rounds, processes) {
         resolve(err || code || signal ? `exit ${code ?? signal}: ${err}` : '');
       });
     })));
+    // Every acknowledged write of the processes that exited cleanly must be there.
+    const lost = [];
+    const env = open({ path: dir, maxDbs: 16 });
+    const journal = env.openDB({ name: 'journal', compression: true });
+    stderr.forEach((err, k) => {
+      if (err) return;
+      for (let i = 0; i < 3; i++) for (let seq = 0; seq <= 5; seq++) if (journal.get([`p${k}-${i}`, seq]) === undefined) lost.push(`p${k}-${i}@${seq}`);
+    });
+    await env.close();
     rmSync(dir, { recursive: true, force: true });
     const bad = stderr.filter(Boolean);
-    if (bad.length) {
+    if (lost.length) lostRounds++;
+    if (bad.length || lost.length) {
       failed++;
-      console.log(`round ${r}: ${bad[0].split('\n').slice(0, 4).join(' | ')}`);
+      console.log(`round ${r}: ${lost.length ? `acknowledged writes missing: ${lost.join(', ')}` : ''}${bad.length ? ` ${bad[0].split('\n').slice(0, 4).join(' | ')}` : ''}`);
     }
   }
-  console.log(`${failed} of ${rounds} rounds failed`);
+  console.log(`${failed} of ${rounds} rounds failed; in ${lostRounds} of them acknowledged writes of processes that exited cleanly were missing`);
 }
 
-if (mode === 'child') await child(args[0], args[1]);
+if (mode === 'child') await child(args[0], args[1]).catch((err) => {
+  console.error(String(err));
+  process.exit(1);
+});
 else await parent(Number(mode ?? 200), Number(args[0] ?? 6));
