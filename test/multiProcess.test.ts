@@ -10,11 +10,10 @@
  * row names that racer), and nothing written is lost (journals contiguous, copies complete,
  * owner records gone after a clean exit).
  *
- * The racers' test runs only with MULTI_PROCESS_ROUNDS=n: it is the reproduction of the lmdb-js
- * defect under "Known defect" in bench/BENCHMARKS.md, not a gate. With lmdb-js 3.5.6 about one
- * round in fifty loses an acknowledged journal entry or create (3 of 5 runs of 30 rounds on
- * 2026-12-02), which no code of ours can make up for; in CI it would fail about one run in ten.
- * The takeover test runs always.
+ * lmdb-js's overlapping sync lost acknowledged writes here (an acknowledged journal entry
+ * missing in 3 of 5 runs of 30 rounds, 2026-12-02); the store opens without it since, and 5 runs
+ * of 30 rounds passed. Rounds that meet the defect's loud failures still run again.
+ * MULTI_PROCESS_ROUNDS=n sets the number of rounds (default 4).
  */
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -23,7 +22,7 @@ import { builtFixture, Child, closedOrHung, killAllChildren } from './fixtures/c
 import { tempDir } from './helpers.js';
 
 const RACERS = 5;
-const ROUNDS = Number(process.env.MULTI_PROCESS_ROUNDS ?? 0);
+const ROUNDS = Number(process.env.MULTI_PROCESS_ROUNDS ?? 4);
 
 let RACER = '';
 let TOGGLER = '';
@@ -102,7 +101,7 @@ async function round(r: number): Promise<'checked' | 'defect'> {
 }
 
 describe('several processes on one new store', () => {
-  it.runIf(ROUNDS > 0)(`claim, create, append and copy at once (${ROUNDS} rounds of ${RACERS} processes): one winner per claim, nothing lost (a round meeting the lmdb-js defect runs again)`, async () => {
+  it(`claim, create, append and copy at once (${ROUNDS} rounds of ${RACERS} processes): one winner per claim, nothing lost (a round meeting the lmdb-js defect runs again)`, async () => {
     // A round that met the lmdb-js defect is run again on a new store, up to ROUNDS times.
     let defects = 0;
     for (let r = 1, checked = 0; checked < ROUNDS; r++) {
