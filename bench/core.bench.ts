@@ -150,10 +150,10 @@ function durable(p: Flushable): Promise<unknown> {
 }
 
 function openRawEnv(path: string): RootDatabase {
-  // The same settings as durastate's LMDB store (values as plain msgpack maps: `useRecords` is
+  // The same settings as durastate's LMDB store (no overlapping sync; values as plain msgpack maps: `useRecords` is
   // passed on to msgpackr, which lmdb-js's types do not list). Compression is left off: it applies
   // to values of 1,000 bytes or more, and none of these is.
-  return open({ path, compression: false, separateFlushed: true, maxDbs: 16, useRecords: false } as Parameters<typeof open>[0] & { path: string });
+  return open({ path, compression: false, separateFlushed: true, overlappingSync: false, maxDbs: 16, useRecords: false } as Parameters<typeof open>[0] & { path: string });
 }
 
 /** A: XState in memory, no persistence. */
