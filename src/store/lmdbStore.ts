@@ -85,9 +85,10 @@ export class LmdbStore implements Store {
       path,
       separateFlushed: true,
       // lmdb-js's default on Linux, overlapping sync (a commit returns before its flush, the next
-      // transaction overlapping that flush), lost acknowledged writes when several processes
-      // wrote at once: 8 of 800 rounds of bench/lmdbDefect.mjs, none of 800 without it (its other
-      // failures, loud ones, remain). Durability is the same: a write still resolves once flushed.
+      // transaction overlapping that flush), lost acknowledged writes more often when several
+      // processes wrote at once: 8 of 800 rounds of bench/lmdbDefect.mjs against 2 of 1,200
+      // without it (an lmdb-js defect either way: see README, "Known defect"). Durability is
+      // the same: a write still resolves once flushed.
       overlappingSync: false,
       maxDbs: 16,
       // Always a folder: lmdb-js takes a path with an extension ("my.store") for a single file.
