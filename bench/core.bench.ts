@@ -142,18 +142,16 @@ async function calibrate(): Promise<Calibration> {
   }
 }
 
-type Flushable = Promise<boolean> & { flushed?: Promise<void> };
-
-/** Resolves once the put is committed and flushed, as durastate's `durability: 'flush'` waits. */
-function durable(p: Flushable): Promise<unknown> {
-  return p.then(() => p.flushed);
+/** Resolves once the put is durable: without overlapping sync (as the store opens LMDB) the commit includes the flush. */
+function durable(p: Promise<boolean>): Promise<unknown> {
+  return p;
 }
 
 function openRawEnv(path: string): RootDatabase {
   // The same settings as durastate's LMDB store (no overlapping sync; values as plain msgpack maps: `useRecords` is
   // passed on to msgpackr, which lmdb-js's types do not list). Compression is left off: it applies
   // to values of 1,000 bytes or more, and none of these is.
-  return open({ path, compression: false, separateFlushed: true, overlappingSync: false, maxDbs: 16, useRecords: false } as Parameters<typeof open>[0] & { path: string });
+  return open({ path, compression: false, overlappingSync: false, maxDbs: 16, useRecords: false } as Parameters<typeof open>[0] & { path: string });
 }
 
 /** A: XState in memory, no persistence. */
@@ -208,7 +206,7 @@ function rawPutsContender(o: CoreOptions, cal: Calibration, env: () => RootDatab
         for (let i = 0; i < ids.length; i++) {
           const seq = ++(seqs[i] as number);
           const key = keys === 'execution' ? [ids[i] as string, seq] : ++global;
-          pending[i] = durable(db.put(key, { ...cal.entry, seq, at: Date.now() }) as Flushable);
+          pending[i] = durable(db.put(key, { ...cal.entry, seq, at: Date.now() }));
         }
         await Promise.all(pending);
       }
@@ -254,7 +252,7 @@ class WriteSet {
     };
     this.created.add(id);
     const p = first ? this.executions.ifNoExists(id, writes) : this.executions.ifVersion(id, 1, writes);
-    return durable(p as Flushable);
+    return durable(p);
   }
 }
 
@@ -337,7 +335,7 @@ async function latency(o: CoreOptions, cal: Calibration): Promise<{ send: Summar
     const samples: [number[], number[], number[]] = [[], [], []];
     const ops: (() => Promise<unknown>)[] = [
       () => rt.send(id, inc()),
-      () => durable(db.put([key, seq], { ...cal.entry, seq, at: Date.now() }) as Flushable),
+      () => durable(db.put([key, seq], { ...cal.entry, seq, at: Date.now() })),
       () => ws.put(key, seq),
     ];
     const warmup = Math.min(200, Math.ceil(o.latencySamples / 10));

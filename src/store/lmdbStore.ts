@@ -35,8 +35,8 @@ export interface LmdbStoreOptions {
   /**
    * When a write counts as done: `'flush'` (default) once flushed to disk, surviving a power
    * loss; `'commit'` once committed. The store opens LMDB without overlapping sync (see `open`),
-   * so a commit includes its flush and both behave the same; `'commit'` is kept so that code
-   * passing it still runs (it bought no latency here when it differed).
+   * so a commit includes its flush and both are the same; `'commit'` is still accepted so that
+   * code passing it runs (it bought no latency here when it differed).
    */
   durability?: 'flush' | 'commit';
 }
@@ -72,23 +72,19 @@ export class LmdbStore implements Store {
   /** [parent id, fork id] → fork seq: an execution's forks, for lineage and deletion. */
   private forks!: Database<number, [string, string]>;
   private system!: Database<unknown, string>;
-  private readonly waitFlush: boolean;
 
-  constructor(private readonly options: LmdbStoreOptions) {
-    this.waitFlush = (options.durability ?? 'flush') === 'flush';
-  }
+  constructor(private readonly options: LmdbStoreOptions) {}
 
   async open(): Promise<void> {
     if (this.env) return;
     const path = this.options.path ?? './.durastate';
     const env = open({
       path,
-      separateFlushed: true,
       // lmdb-js's default on Linux, overlapping sync (a commit returns before its flush, the next
       // transaction overlapping that flush), lost acknowledged writes more often when several
       // processes wrote at once: 8 of 800 rounds of bench/lmdbDefect.mjs against 2 of 1,200
-      // without it (an lmdb-js defect either way: see README, "Known defect"). Durability is
-      // the same: a write still resolves once flushed.
+      // without it (an lmdb-js defect either way: see README, "Known defect"). Without it a
+      // commit includes its flush: a write's promise resolves once it is durable.
       overlappingSync: false,
       maxDbs: 16,
       // Always a folder: lmdb-js takes a path with an extension ("my.store") for a single file.
@@ -176,10 +172,9 @@ export class LmdbStore implements Store {
     return meta;
   }
 
+  /** A write's outcome once durable (the commit includes the flush: see `open`), its failure typed. */
   private durable(p: Promise<boolean>): Promise<boolean> {
-    const flushed = this.waitFlush ? (p as Promise<boolean> & { flushed?: Promise<void> }).flushed : undefined;
-    const done = flushed ? p.then((ok) => flushed.then(() => ok)) : p;
-    return done.catch((err: unknown) => {
+    return p.catch((err: unknown) => {
       throw new StoreFailureError(`LMDB write failed: ${String(err)}`, err);
     });
   }
@@ -192,13 +187,10 @@ export class LmdbStore implements Store {
   }
 
   async append(write: TransitionWrite): Promise<void> {
-    const p = this.executions.ifVersion(write.id, write.version, () => this.issue(write, write.version)) as Promise<boolean> & {
-      flushed?: Promise<void>;
-    };
+    const p = this.executions.ifVersion(write.id, write.version, () => this.issue(write, write.version));
     let ok: boolean;
     try {
       ok = await p;
-      if (this.waitFlush && p.flushed) await p.flushed;
     } catch (err) {
       throw new StoreFailureError(`LMDB write failed: ${String(err)}`, err);
     }
@@ -362,7 +354,7 @@ export class LmdbStore implements Store {
       this.index.put([branch.status, branch.statusSince, b], branch.machineId);
       this.forks.put([id, b], cut - 1);
       this.issue(write, write.version);
-    }) as Promise<boolean> & { flushed?: Promise<void> };
+    });
     if (!(await this.durable(p))) throw this.lockedError(id);
   }
 
