@@ -23,7 +23,7 @@ import type { MachineEntry } from './registry.js';
 import type { RetryPolicy } from './retry.js';
 import { SnapshotPersister } from './persisted.js';
 import { statusOf } from './status.js';
-import { NO_TIMER_SOURCES, NO_TIMERS, pendingTimers, rearmTimers, sameTimers } from './timers.js';
+import { NO_PENDING_TIMERS, NO_TIMER_SOURCES, NO_TIMERS, pendingTimers, rearmTimers, sameTimers } from './timers.js';
 
 export interface HostContext {
   store: Store;
@@ -595,7 +595,7 @@ export class HostedExecution implements EffectHost {
     if (status === 'failed' && snapshot) meta.error = toErrorRecord(snapshot.error);
 
     // Delayed events pending after this transition (none once it is finished).
-    const { timers, sources } = final ? { timers: NO_TIMERS, sources: NO_TIMER_SOURCES } : this.currentTimers();
+    const { timers, sources } = final ? NO_PENDING_TIMERS : this.currentTimers();
     const timerChanges = diffTimers(this.timers, timers);
     if (timerChanges) {
       meta.timers = [...timers.values()];

@@ -70,8 +70,9 @@ export function pendingTimers(
 
 /** No timers (shared: never mutated; an execution without timers holds these, not Maps of its own). */
 const NONE: { timers: Map<string, TimerRecord>; sources: Map<string, object> } = { timers: new Map(), sources: new Map() };
-export const NO_TIMERS: ReadonlyMap<string, TimerRecord> = NONE.timers;
-export const NO_TIMER_SOURCES: ReadonlyMap<string, object> = NONE.sources;
+export const NO_PENDING_TIMERS: { readonly timers: ReadonlyMap<string, TimerRecord>; readonly sources: ReadonlyMap<string, object> } = NONE;
+export const NO_TIMERS = NO_PENDING_TIMERS.timers;
+export const NO_TIMER_SOURCES = NO_PENDING_TIMERS.sources;
 
 /** Whether two timer sets hold the same timers, due at the same times. */
 export function sameTimers(a: ReadonlyMap<string, TimerRecord>, b: ReadonlyMap<string, TimerRecord>): boolean {
