@@ -34,6 +34,7 @@ export type ErrorCode =
   | 'SCHEMA_VERSION'
   | 'RUNTIME_CLOSED'
   | 'STORE_FAILURE'
+  | 'STORE_BUSY'
   | 'SEND_TIMEOUT'
   | 'TERMINAL'
   | 'RETRYABLE';
@@ -229,6 +230,18 @@ export class StoreFailureError extends DurastateError {
   override readonly name = 'StoreFailureError';
   constructor(message: string, cause: unknown) {
     super('STORE_FAILURE', message, { cause });
+  }
+}
+
+/**
+ * An LMDB store could not be opened in time: another process is opening it, or has it open and
+ * did not hold back its writes (see `lmdbStore`, "Opening a store another process writes").
+ * Retry once that process is done, or stop it.
+ */
+export class StoreBusyError extends DurastateError {
+  override readonly name = 'StoreBusyError';
+  constructor(readonly path: string, readonly pid: number | undefined, reason: string) {
+    super('STORE_BUSY', `The store in ${path} could not be opened: ${reason}`);
   }
 }
 

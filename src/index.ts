@@ -74,6 +74,7 @@ export {
   RuntimeClosedError,
   SchemaVersionError,
   SendTimeoutError,
+  StoreBusyError,
   StoreFailureError,
   TerminalError,
   ensureError,

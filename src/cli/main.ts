@@ -3,7 +3,8 @@
  *
  * Exit codes: 0 done; 1 the operation failed (an execution failed, a store error); 2 bad input
  * (unknown command or option, bad JSON, unknown machine, event not accepted, invalid update);
- * 3 no such execution; 4 locked (another live process runs the execution).
+ * 3 no such execution; 4 locked (another live process runs the execution, or did not let this
+ * one open the store in time).
  */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
@@ -25,6 +26,7 @@ const EXIT: Partial<Record<ErrorCode, number>> = {
   HAS_FORKS: 2,
   EXECUTION_NOT_FOUND: 3,
   EXECUTION_LOCKED: 4,
+  STORE_BUSY: 4,
 };
 
 function packageVersion(): string {

@@ -1,5 +1,6 @@
 import { open, type Database, type DatabaseOptions, type Key, type RootDatabase } from 'lmdb';
 import { InvalidArgumentError, lockedBy, type ExecutionLockedError, SchemaVersionError, StoreFailureError } from '../errors.js';
+import { enterClose, enterOpen, registerWriter } from './openGate.js';
 import { compareListKeys, decodeCursor, encodeCursor, pageLimit, type ListKey } from './cursor.js';
 import {
   EXECUTION_STATUSES,
@@ -39,6 +40,11 @@ export interface LmdbStoreOptions {
    * code passing it runs (it bought no latency here when it differed).
    */
   durability?: 'flush' | 'commit';
+  /**
+   * How long opening may wait for other processes that have the store open to hold back their
+   * writes (ms, default 10,000): see "Opening a store another process writes" below.
+   */
+  openTimeout?: number;
 }
 
 const MAX_SEQ = Number.MAX_SAFE_INTEGER;
@@ -47,6 +53,12 @@ const MAX_SEQ = Number.MAX_SAFE_INTEGER;
  * The default store: one embedded LMDB environment with named databases
  * (executions, journal, keyframes, index, owners, effects, timers, inbox, keys, forks, system). Transitions issued in the same event
  * turn share one LMDB commit (lmdb-js batches asynchronous writes per turn).
+ *
+ * Opening a store another process writes: lmdb-js loses a commit of another process that lands
+ * while a process opens the environment (README, "Known defect"). Every durastate process that
+ * has the store open therefore holds back its writes while another one opens it (a few
+ * milliseconds; reads go on): see `openGate.ts`. Processes other than durastate's are not
+ * covered.
  *
  * @example
  * ```ts
@@ -72,12 +84,30 @@ export class LmdbStore implements Store {
   /** [parent id, fork id] → fork seq: an execution's forks, for lineage and deletion. */
   private forks!: Database<number, [string, string]>;
   private system!: Database<unknown, string>;
+  /**
+   * Set while another process opens the store: writes wait for it (see `openGate.ts`). Writers
+   * look again after waking: the next opener may have begun before they ran.
+   */
+  private held?: Promise<void>;
+  private unhold?: () => void;
+  private registration?: { close(): void };
+  private path = '';
 
   constructor(private readonly options: LmdbStoreOptions) {}
 
   async open(): Promise<void> {
     if (this.env) return;
     const path = this.options.path ?? './.durastate';
+    this.path = path;
+    const done = await enterOpen(path, this.options.openTimeout);
+    try {
+      await this.openEnv(path);
+    } finally {
+      done();
+    }
+  }
+
+  private async openEnv(path: string): Promise<void> {
     const env = open({
       path,
       // lmdb-js's default on Linux, overlapping sync (a commit returns before its flush, the next
@@ -127,6 +157,16 @@ export class LmdbStore implements Store {
     // A new store, or an older one this code now writes maps to: older code must refuse it.
     if (found !== SCHEMA_VERSION) await this.system.put('schema', SCHEMA_VERSION);
     if (recorded === undefined) await this.system.put('compression', compression);
+    this.registration = registerWriter(path, {
+      hold: async () => {
+        this.held ??= new Promise<void>((resolve) => (this.unhold = resolve));
+        await env.committed;
+      },
+      release: () => {
+        this.held = undefined;
+        this.unhold?.();
+      },
+    });
     this.env = env;
   }
 
@@ -138,7 +178,17 @@ export class LmdbStore implements Store {
   async close(): Promise<void> {
     const env = this.env;
     this.env = undefined;
-    if (env) await env.close();
+    this.registration?.close();
+    this.registration = undefined;
+    if (!env) return;
+    // Not while another process opens it (see enterClose). A close that cannot get its turn in
+    // time closes anyway: it must not fail, and the race it then risks is the rarer one.
+    const done = await enterClose(this.path, this.options.openTimeout).catch(() => () => undefined);
+    try {
+      await env.close();
+    } finally {
+      done();
+    }
   }
 
   /** Issues the puts of one transition; issued together they land in one LMDB transaction. */
@@ -179,7 +229,8 @@ export class LmdbStore implements Store {
     });
   }
 
-  create(write: TransitionWrite): Promise<boolean> {
+  async create(write: TransitionWrite): Promise<boolean> {
+    while (this.held) await this.held;
     // The block's promise resolves false when the id exists (no put in it is applied); the
     // puts' own promises settle with it.
     const p = this.executions.ifNoExists(write.id, () => this.issue(write, write.version));
@@ -187,6 +238,7 @@ export class LmdbStore implements Store {
   }
 
   async append(write: TransitionWrite): Promise<void> {
+    while (this.held) await this.held;
     const p = this.executions.ifVersion(write.id, write.version, () => this.issue(write, write.version));
     let ok: boolean;
     try {
@@ -280,6 +332,7 @@ export class LmdbStore implements Store {
   }
 
   async delete(ids: readonly string[]): Promise<void> {
+    while (this.held) await this.held;
     let last: Promise<boolean> | undefined;
     for (const id of ids) {
       const meta = this.executions.get(id);
@@ -303,6 +356,7 @@ export class LmdbStore implements Store {
 
   async copyHistory(id: string, segments: readonly HistorySegment[]): Promise<void> {
     if (!this.env) throw new StoreFailureError('LMDB store is closed', undefined);
+    while (this.held) await this.held;
     // Read first, then one block of puts: a fork's history is either all its own or all still
     // its parent's. The rows copied are an ancestor's history up to the fork point, which no
     // writer changes (a rewind past it materialises its forks first), so reading them outside
@@ -322,6 +376,7 @@ export class LmdbStore implements Store {
   }
 
   async rewind({ write, branch, branchKeyframe, branchEntry, effectKeys }: RewindWrite): Promise<void> {
+    while (this.held) await this.held;
     const { id } = write;
     const cut = write.entry.seq; // the first seq that moves
     const b = branch.id;
@@ -364,6 +419,7 @@ export class LmdbStore implements Store {
 
   /** One write, conditional on the execution's version when one is given. */
   private async fenced(id: string, version: number | undefined, write: () => Promise<boolean>): Promise<void> {
+    while (this.held) await this.held;
     if (version === undefined) {
       await this.durable(write());
       return;
@@ -389,6 +445,7 @@ export class LmdbStore implements Store {
   }
 
   async appendInbox(id: string, entry: InboxEntry): Promise<void> {
+    while (this.held) await this.held;
     await this.durable(this.inbox.put([id, entry.n], entry));
   }
 
@@ -409,10 +466,12 @@ export class LmdbStore implements Store {
   }
 
   async removeInbox(id: string, n: string): Promise<void> {
+    while (this.held) await this.held;
     await this.durable(this.inbox.remove([id, n]));
   }
 
   async sweepInbox(before: number): Promise<number> {
+    while (this.held) await this.held;
     let last: Promise<boolean> | undefined;
     let removed = 0;
     for (const { key, value } of this.inbox.getRange({})) {
@@ -429,15 +488,18 @@ export class LmdbStore implements Store {
   }
 
   async registerOwner(owner: OwnerRecord): Promise<void> {
+    while (this.held) await this.held;
     await this.durable(this.owners.put(owner.id, owner));
   }
 
   async renewOwner(id: string, leaseUntil: number): Promise<void> {
+    while (this.held) await this.held;
     const owner = this.owners.get(id);
     if (owner) await this.durable(this.owners.put(id, { ...owner, leaseUntil }));
   }
 
   async removeOwner(id: string): Promise<void> {
+    while (this.held) await this.held;
     // Awaited, so that a claim right after it reads without the old record.
     await this.durable(this.owners.remove(id));
   }
@@ -456,10 +518,12 @@ export class LmdbStore implements Store {
   // claim, and in another an acknowledged journal entry was missing).
 
   async claim(id: string, owner: string, now: number, options: { reopen?: boolean | 'any' } = {}): Promise<ClaimResult> {
+    while (this.held) await this.held;
     return this.executions.transactionSync(() => this.claimIn(id, owner, now, options));
   }
 
   async claimMany(ids: readonly string[], owner: string, now: number): Promise<ClaimResult[]> {
+    while (this.held) await this.held;
     // One transaction for a whole batch of a recovery. The executions of a batch mostly had one
     // owner: its record is read once.
     const owners = new Map<string, OwnerRecord | undefined>();

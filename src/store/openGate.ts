@@ -1,0 +1,302 @@
+import { randomUUID } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, watch, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { StoreBusyError } from '../errors.js';
+
+// Why this exists: lmdb-js (3.x, its mdb.c `mdb_env_open2`) sets the shared "last committed
+// transaction" of the lock file to the meta page it read at the start of every open, without
+// the write lock; upstream LMDB does so only for MDB_PREVSNAPSHOT. When another process commits
+// while a process is opening the environment, that id goes back by one, the next write
+// transaction of any process starts from the older meta page, and the commit in between is
+// lost without an error (or the tree is damaged: "mdb_page_touch no parent"). See README,
+// "Known defect", and bench/lmdbDefect.mjs.
+//
+// So a durastate process opens a store only while every other durastate process that has it
+// open holds back its writes, with these files in the store's folder:
+//   gate/writers/<pid>-<n>  one per open store handle: "pid start-time" of its process;
+//   gate/opening/           made (mkdir is atomic) by the one process opening the store now;
+//   gate/opening/owner      that process, to find an opener that died;
+//   gate/opening/ack-<pid>-<n>  a handle's answer: nothing in flight, nothing issued until
+//                           gate/opening is gone.
+// Processes that are gone (pid not alive, or alive with another start time) are skipped and
+// their files removed.
+
+const GATE = 'gate';
+const OPENING = 'opening';
+const WRITERS = 'writers';
+/** An opening folder with no owner yet is its creator's business for this long, then stale. */
+const OWNERLESS_MS = 2_000;
+/** How often a handle looks at the gate besides the folder's change events. */
+const POLL_MS = 100;
+
+/** A process's start time from /proc: with the pid it names one process, a reused pid another. */
+function startTime(pid: number): string {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? '';
+  } catch {
+    return '';
+  }
+}
+
+const SELF = `${process.pid} ${startTime(process.pid)}`;
+
+function alive(identity: string): boolean {
+  const [pidText, start = ''] = identity.trim().split(' ');
+  const pid = Number(pidText);
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  return start === '' || startTime(pid) === '' || startTime(pid) === start;
+}
+
+/** A file's content; undefined when it is not there (or, never seen, empty). */
+function read(file: string): string | undefined {
+  try {
+    return readFileSync(file, 'utf8') || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+let written = 0;
+
+/**
+ * Writes a file others read by renaming it into place: a reader never sees it half written
+ * (an empty owner once looked like a dead process, and its opening was ended under it).
+ */
+function writeWhole(gate: string, file: string, content: string): void {
+  const tmp = join(gate, `.tmp-${process.pid}-${++written}`);
+  writeFileSync(tmp, content);
+  try {
+    renameSync(tmp, file);
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    throw err;
+  }
+}
+
+/** Whether an opening folder with this owner (undefined: none yet) is left over by a process that is gone. */
+function stale(opening: string, owner: string | undefined): boolean {
+  if (owner !== undefined) return !alive(owner);
+  try {
+    return Date.now() - statSync(opening).mtimeMs > OWNERLESS_MS;
+  } catch {
+    return false; // gone meanwhile
+  }
+}
+
+let ended = 0;
+
+/**
+ * Ends the opening in `gate` if its owner is still `owner`. It is renamed away first (atomic),
+ * so that no answer lands in a folder being removed and no later opening is removed with it.
+ */
+function endOpening(gate: string, owner: string | undefined): void {
+  const away = join(gate, `ended-${process.pid}-${++ended}`);
+  try {
+    renameSync(join(gate, OPENING), away);
+  } catch {
+    return; // ended already
+  }
+  if (read(join(away, 'owner')) !== owner) {
+    // Another opening took its place between the look and the rename: it stands. If a third
+    // began meanwhile, that one stands, and this one's process sees it lost its turn.
+    try {
+      renameSync(away, join(gate, OPENING));
+      return;
+    } catch {
+      // fall through: remove it
+    }
+  }
+  rmSync(away, { recursive: true, force: true, maxRetries: 5, retryDelay: 2 });
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Waits for this process's turn to open the LMDB environment in `dir`, then until every other
+ * open handle of it has held back its writes. Call the returned function once the environment
+ * is open and this handle is registered ({@link registerWriter}): the others go on writing.
+ *
+ * @example
+ * ```ts
+ * const done = await enterOpen(path);
+ * try { env = open({ path }); registration = registerWriter(path, hooks); } finally { done(); }
+ * ```
+ */
+export function enterOpen(dir: string, timeoutMs = 10_000): Promise<() => void> {
+  return takeTurn(dir, timeoutMs, true);
+}
+
+/**
+ * Waits for this process's turn to close the LMDB environment in `dir`: closing and opening
+ * should not overlap either. The last process to close an environment destroys the lock file's
+ * mutexes (mdb.c, `mdb_env_close0`), and a process opening it at that moment (waiting for its
+ * file lock) would go on with them destroyed instead of making new ones. Not seen here: read in
+ * mdb.c, and cheap to rule out. Close this handle's registration first.
+ *
+ * @example
+ * ```ts
+ * registration.close();
+ * const done = await enterClose(path);
+ * try { await env.close(); } finally { done(); }
+ * ```
+ */
+export function enterClose(dir: string, timeoutMs = 10_000): Promise<() => void> {
+  return takeTurn(dir, timeoutMs, false);
+}
+
+async function takeTurn(dir: string, timeoutMs: number, holdWriters: boolean): Promise<() => void> {
+  const gate = join(dir, GATE);
+  const opening = join(gate, OPENING);
+  mkdirSync(join(gate, WRITERS), { recursive: true });
+  const ownerFile = join(opening, 'owner');
+  const me = `${SELF} ${randomUUID()}`;
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    // This process's turn: the opening folder is its own.
+    for (;;) {
+      try {
+        mkdirSync(opening);
+        break;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      }
+      const owner = read(ownerFile);
+      if (stale(opening, owner)) {
+        endOpening(gate, owner);
+        continue;
+      }
+      if (Date.now() > deadline) {
+        const pid = Number(owner?.split(' ')[0]) || undefined;
+        throw new StoreBusyError(dir, pid, `process ${pid ?? '?'} has been opening it for more than ${timeoutMs} ms`);
+      }
+      await sleep(2);
+    }
+    writeWhole(gate, ownerFile, me);
+    const done = (): void => {
+      if (read(ownerFile) === me) endOpening(gate, me);
+    };
+    try {
+      // Every handle answers, unless the turn was lost (ended as stale by a process that looked
+      // at an older opening): then queue again.
+      while (read(ownerFile) === me) {
+        const waiting = holdWriters ? unanswered(gate, opening) : undefined;
+        if (waiting === undefined) return done;
+        if (Date.now() > deadline) {
+          throw new StoreBusyError(dir, waiting, `process ${waiting} has it open and did not hold back its writes within ${timeoutMs} ms`);
+        }
+        await sleep(1);
+      }
+    } catch (err) {
+      done();
+      throw err;
+    }
+  }
+}
+
+/** The pid of a live handle that has not answered the current opening, removing dead ones. */
+function unanswered(gate: string, opening: string): number | undefined {
+  for (const name of readdirSync(join(gate, WRITERS))) {
+    const file = join(gate, WRITERS, name);
+    const identity = read(file);
+    if (identity === undefined) continue; // closed meanwhile
+    if (!alive(identity)) {
+      rmSync(file, { force: true });
+      continue;
+    }
+    if (!existsSync(join(opening, `ack-${name}`))) return Number(identity.split(' ')[0]);
+  }
+  return undefined;
+}
+
+/** What a store handle does when another process opens the store. */
+export interface WriterHooks {
+  /** Stop issuing writes; resolve once every write issued before is committed. */
+  hold(): Promise<void>;
+  /** Issue writes again. */
+  release(): void;
+}
+
+let handles = 0;
+
+/**
+ * Registers an open store handle, so that processes opening the store wait for it: when one
+ * does, `hooks.hold()` runs, and `hooks.release()` once that open is done (or its process is
+ * gone). Call `close()` before closing the environment.
+ *
+ * @example
+ * ```ts
+ * const registration = registerWriter(path, { hold: async () => { paused = true; await env.committed; }, release: () => (paused = false) });
+ * ```
+ */
+export function registerWriter(dir: string, hooks: WriterHooks): { close(): void } {
+  const gate = join(dir, GATE);
+  const opening = join(gate, OPENING);
+  const name = `${process.pid}-${++handles}`;
+  const file = join(gate, WRITERS, name);
+  writeWhole(gate, file, SELF);
+  let state: 'writing' | 'holding' | 'held' | 'closed' = 'writing';
+  const look = (): void => {
+    if (state === 'writing') {
+      if (!existsSync(opening)) return;
+      state = 'holding';
+      // Writes waiting for the release keep nothing else alive: the poll does, until then.
+      poll.ref();
+      hooks.hold().then(
+        () => {
+          if (state !== 'holding') return;
+          state = 'held';
+          look();
+        },
+        () => {
+          // Writes issued before failed: they are not committed, so the opener may go on.
+          if (state !== 'holding') return;
+          state = 'held';
+          look();
+        },
+      );
+    } else if (state === 'held') {
+      if (existsSync(opening)) {
+        const owner = read(join(opening, 'owner'));
+        if (!stale(opening, owner)) {
+          // Answer this opening: one open can end and the next begin between two looks.
+          const ack = join(opening, `ack-${name}`);
+          try {
+            if (!existsSync(ack)) writeFileSync(ack, '');
+          } catch {
+            // That open is over (its folder is gone): the next look releases.
+          }
+          return;
+        }
+        endOpening(gate, owner);
+        if (existsSync(opening)) return; // another opening stands
+      }
+      state = 'writing';
+      poll.unref();
+      hooks.release();
+      look(); // the next opener may already be there
+    }
+  };
+  const watcher = watch(gate, (_event, changed) => {
+    if (changed === null || changed === OPENING) look();
+  });
+  watcher.on('error', () => undefined); // the poll below still looks
+  watcher.unref();
+  const poll = setInterval(look, POLL_MS);
+  poll.unref();
+  return {
+    close(): void {
+      const was = state;
+      state = 'closed';
+      watcher.close();
+      clearInterval(poll);
+      rmSync(file, { force: true });
+      if (was === 'holding' || was === 'held') hooks.release();
+    },
+  };
+}
