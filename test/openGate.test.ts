@@ -137,22 +137,84 @@ describe('the open gate', () => {
     expect(existsSync(join(path, 'gate', 'opening'))).toBe(false);
   });
 
-  it('an lmdbStore holds back a write while another process opens the store, then commits it', async () => {
+  it('two opens at once take turns', async () => {
+    const path = dir();
+    const first = await enterOpen(path, 2_000);
+    let second = false;
+    const next = enterOpen(path, 2_000).then((done) => {
+      second = true;
+      return done;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(second).toBe(false);
+    first();
+    (await next)();
+    expect(second).toBe(true);
+  });
+});
+
+/** Another process opening the store: this process stands in for it (alive, so not stale). */
+function openingBy(path: string): () => void {
+  mkdirSync(join(path, 'gate', 'opening'));
+  writeFileSync(join(path, 'gate', 'opening', 'owner'), `${process.pid} `);
+  return () => rmSync(join(path, 'gate', 'opening'), { recursive: true });
+}
+
+const answered = (path: string): boolean => readdirSync(join(path, 'gate', 'opening')).some((f) => f.startsWith('ack-'));
+const owner = (id: string) => ({ id, pid: 1, host: 'h', leaseUntil: 1, startedAt: 0 });
+
+describe('an lmdbStore while another process opens its store', () => {
+  it('holds back every kind of write until that open is done, then commits them', async () => {
     const path = dir();
     const store = lmdbStore({ path });
     await store.open();
     cleanups.push(() => store.close());
-    // Another process opening: this process stands in for it (alive, so not stale).
-    mkdirSync(join(path, 'gate', 'opening'));
-    writeFileSync(join(path, 'gate', 'opening', 'owner'), `${process.pid} `);
-    await vi.waitFor(() => expect(readdirSync(join(path, 'gate', 'opening')).some((f) => f.startsWith('ack-'))).toBe(true));
-    let written = false;
-    const write = store.registerOwner({ id: 'o1', pid: 1, host: 'h', leaseUntil: 1, startedAt: 0 }).then(() => (written = true));
+    await store.registerOwner(owner('gone'));
+    const opened = openingBy(path);
+    await vi.waitFor(() => expect(answered(path)).toBe(true));
+    const settled: string[] = [];
+    const writes = [
+      store.registerOwner(owner('o1')).then(() => settled.push('registerOwner')),
+      store.removeOwner('gone').then(() => settled.push('removeOwner')),
+      store.appendInbox('e1', { n: '1', event: { type: 'GO' }, at: 1 }).then(() => settled.push('appendInbox')),
+      store.claim('e1', 'o1', 1).then(() => settled.push('claim')),
+      store.sweepInbox(0).then(() => settled.push('sweepInbox')),
+    ];
     await new Promise((resolve) => setTimeout(resolve, 150));
-    expect(written).toBe(false);
+    expect(settled).toEqual([]);
     expect(await store.getOwner('o1')).toBeUndefined();
-    rmSync(join(path, 'gate', 'opening'), { recursive: true });
-    await write;
+    expect(await store.getOwner('gone')).toBeDefined();
+    opened();
+    await Promise.all(writes);
+    expect(settled.sort()).toEqual(['appendInbox', 'claim', 'registerOwner', 'removeOwner', 'sweepInbox']);
     expect(await store.getOwner('o1')).toMatchObject({ id: 'o1' });
+    expect(await store.getOwner('gone')).toBeUndefined();
+  });
+
+  it('answers only once a write it had in flight is committed', async () => {
+    const path = dir();
+    const store = lmdbStore({ path });
+    await store.open();
+    cleanups.push(() => store.close());
+    const write = store.registerOwner(owner('o2'));
+    const opened = openingBy(path); // in the same turn as the write
+    await vi.waitFor(() => expect(answered(path)).toBe(true));
+    expect(await store.getOwner('o2')).toMatchObject({ id: 'o2' });
+    opened();
+    await write;
+  });
+
+  it('closes only in a turn of its own', async () => {
+    const path = dir();
+    const store = lmdbStore({ path });
+    await store.open();
+    const opened = openingBy(path);
+    let closed = false;
+    const closing = store.close().then(() => (closed = true));
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    expect(closed).toBe(false);
+    opened();
+    await closing;
+    expect(readdirSync(join(path, 'gate', 'writers'))).toEqual([]);
   });
 });

@@ -178,15 +178,16 @@ export class LmdbStore implements Store {
   async close(): Promise<void> {
     const env = this.env;
     this.env = undefined;
-    this.registration?.close();
-    this.registration = undefined;
     if (!env) return;
-    // Not while another process opens it (see enterClose). A close that cannot get its turn in
-    // time closes anyway: it must not fail, and the race it then risks is the rarer one.
+    // In a turn of its own (see enterClose), and registered until the environment is closed:
+    // no process opens the store while this one still has writes in flight. A close that cannot
+    // get its turn in time closes anyway: it must not fail.
     const done = await enterClose(this.path, this.options.openTimeout).catch(() => () => undefined);
     try {
       await env.close();
     } finally {
+      this.registration?.close();
+      this.registration = undefined;
       done();
     }
   }

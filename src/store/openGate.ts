@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, watch, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
 import { join } from 'node:path';
 import { StoreBusyError } from '../errors.js';
 
@@ -14,8 +14,10 @@ import { StoreBusyError } from '../errors.js';
 // So a durastate process opens a store only while every other durastate process that has it
 // open holds back its writes, with these files in the store's folder:
 //   gate/writers/<pid>-<n>  one per open store handle: "pid start-time" of its process;
-//   gate/opening/           made (mkdir is atomic) by the one process opening the store now;
+//   gate/opening/           the one process opening (or closing) the store now: made aside with
+//                           its owner inside and renamed into place (atomic, never empty);
 //   gate/opening/owner      that process, to find an opener that died;
+//   gate/ending/            held while a process removes an opening left by a dead one;
 //   gate/opening/ack-<pid>-<n>  a handle's answer: nothing in flight, nothing issued until
 //                           gate/opening is gone.
 // Processes that are gone (pid not alive, or alive with another start time) are skipped and
@@ -24,8 +26,8 @@ import { StoreBusyError } from '../errors.js';
 const GATE = 'gate';
 const OPENING = 'opening';
 const WRITERS = 'writers';
-/** An opening folder with no owner yet is its creator's business for this long, then stale. */
-const OWNERLESS_MS = 2_000;
+/** A removal lock older than this was left by a process that died in it. */
+const ENDING_STALE_MS = 2_000;
 /** How often a handle looks at the gate besides the folder's change events. */
 const POLL_MS = 100;
 
@@ -79,40 +81,64 @@ function writeWhole(gate: string, file: string, content: string): void {
   }
 }
 
-/** Whether an opening folder with this owner (undefined: none yet) is left over by a process that is gone. */
-function stale(opening: string, owner: string | undefined): boolean {
-  if (owner !== undefined) return !alive(owner);
-  try {
-    return Date.now() - statSync(opening).mtimeMs > OWNERLESS_MS;
-  } catch {
-    return false; // gone meanwhile
-  }
+/** Whether an opening's owner (undefined: the folder is gone) is a process that is gone. */
+function stale(owner: string | undefined): boolean {
+  return owner !== undefined && !alive(owner);
 }
 
 let ended = 0;
 
-/**
- * Ends the opening in `gate` if its owner is still `owner`. It is renamed away first (atomic),
- * so that no answer lands in a folder being removed and no later opening is removed with it.
- */
-function endOpening(gate: string, owner: string | undefined): void {
+/** Removes the opening folder: renamed away first, so that no answer lands in a folder being removed. */
+function removeOpening(gate: string): void {
   const away = join(gate, `ended-${process.pid}-${++ended}`);
   try {
     renameSync(join(gate, OPENING), away);
   } catch {
-    return; // ended already
-  }
-  if (read(join(away, 'owner')) !== owner) {
-    // Another opening took its place between the look and the rename: it stands. If a third
-    // began meanwhile, that one stands, and this one's process sees it lost its turn.
-    try {
-      renameSync(away, join(gate, OPENING));
-      return;
-    } catch {
-      // fall through: remove it
-    }
+    return; // gone already
   }
   rmSync(away, { recursive: true, force: true, maxRetries: 5, retryDelay: 2 });
+}
+
+/**
+ * Removes an opening left by `owner`, a process that is gone, unless another opening has taken
+ * its place since it was read. Removers take turns (`gate/ending`), and the owner is read again
+ * inside: only a removal changes an existing opening, so it is still `owner`'s when removed.
+ */
+function endStale(gate: string, owner: string): void {
+  const lock = join(gate, 'ending');
+  try {
+    mkdirSync(lock);
+  } catch {
+    try {
+      if (Date.now() - statSync(lock).mtimeMs > ENDING_STALE_MS) rmSync(lock, { recursive: true, force: true });
+    } catch {
+      // gone meanwhile
+    }
+    return; // another process is removing it; the caller looks again
+  }
+  try {
+    if (read(join(gate, OPENING, 'owner')) === owner) removeOpening(gate);
+  } finally {
+    rmSync(lock, { recursive: true, force: true });
+  }
+}
+
+let created = 0;
+
+/** Makes the opening folder with `owner` inside, in one rename; false when there is one. */
+function createOpening(gate: string, owner: string): boolean {
+  const aside = join(gate, `.new-${process.pid}-${++created}`);
+  mkdirSync(aside);
+  writeFileSync(join(aside, 'owner'), owner);
+  try {
+    renameSync(aside, join(gate, OPENING));
+    return true;
+  } catch (err) {
+    rmSync(aside, { recursive: true, force: true });
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOTEMPTY' || code === 'EEXIST') return false;
+    throw err;
+  }
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -159,31 +185,22 @@ async function takeTurn(dir: string, timeoutMs: number, holdWriters: boolean): P
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     // This process's turn: the opening folder is its own.
-    for (;;) {
-      try {
-        mkdirSync(opening);
-        break;
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      }
+    while (!createOpening(gate, me)) {
       const owner = read(ownerFile);
-      if (stale(opening, owner)) {
-        endOpening(gate, owner);
-        continue;
-      }
-      if (Date.now() > deadline) {
+      if (owner !== undefined && stale(owner)) endStale(gate, owner);
+      else if (Date.now() > deadline) {
         const pid = Number(owner?.split(' ')[0]) || undefined;
         throw new StoreBusyError(dir, pid, `process ${pid ?? '?'} has been opening it for more than ${timeoutMs} ms`);
       }
       await sleep(2);
     }
-    writeWhole(gate, ownerFile, me);
+    // Only this process removes its own opening (others remove only a dead process's).
     const done = (): void => {
-      if (read(ownerFile) === me) endOpening(gate, me);
+      if (read(ownerFile) === me) removeOpening(gate);
     };
     try {
-      // Every handle answers, unless the turn was lost (ended as stale by a process that looked
-      // at an older opening): then queue again.
+      // Every handle answers. (A guard: should the opening ever stop being this process's, it
+      // queues again rather than open out of turn.)
       while (read(ownerFile) === me) {
         const waiting = holdWriters ? unanswered(gate, opening) : undefined;
         if (waiting === undefined) return done;
@@ -263,7 +280,7 @@ export function registerWriter(dir: string, hooks: WriterHooks): { close(): void
     } else if (state === 'held') {
       if (existsSync(opening)) {
         const owner = read(join(opening, 'owner'));
-        if (!stale(opening, owner)) {
+        if (!stale(owner)) {
           // Answer this opening: one open can end and the next begin between two looks.
           const ack = join(opening, `ack-${name}`);
           try {
@@ -273,8 +290,8 @@ export function registerWriter(dir: string, hooks: WriterHooks): { close(): void
           }
           return;
         }
-        endOpening(gate, owner);
-        if (existsSync(opening)) return; // another opening stands
+        if (owner !== undefined) endStale(gate, owner);
+        if (existsSync(opening)) return; // another opening stands: the next look answers it
       }
       state = 'writing';
       poll.unref();
@@ -282,18 +299,24 @@ export function registerWriter(dir: string, hooks: WriterHooks): { close(): void
       look(); // the next opener may already be there
     }
   };
-  const watcher = watch(gate, (_event, changed) => {
-    if (changed === null || changed === OPENING) look();
-  });
-  watcher.on('error', () => undefined); // the poll below still looks
-  watcher.unref();
+  let watcher: FSWatcher | undefined;
+  try {
+    watcher = watch(gate, (_event, changed) => {
+      if (changed === null || changed === OPENING) look();
+    });
+    watcher.on('error', () => undefined); // the poll below still looks
+    watcher.unref();
+  } catch {
+    // No change events (e.g. the inotify watch limit): the poll alone looks.
+  }
+  // No first look: a handle registers in its own turn, so no other opening can be there yet.
   const poll = setInterval(look, POLL_MS);
   poll.unref();
   return {
     close(): void {
       const was = state;
       state = 'closed';
-      watcher.close();
+      watcher?.close();
       clearInterval(poll);
       rmSync(file, { force: true });
       if (was === 'holding' || was === 'held') hooks.release();
