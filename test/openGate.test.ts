@@ -204,6 +204,15 @@ describe('an lmdbStore while another process opens its store', () => {
     await write;
   });
 
+  it('opened twice at once, it opens once and registers one handle', async () => {
+    const path = dir();
+    const store = lmdbStore({ path });
+    await Promise.all([store.open(), store.open()]);
+    expect(readdirSync(join(path, 'gate', 'writers'))).toHaveLength(1);
+    await store.close();
+    expect(readdirSync(join(path, 'gate', 'writers'))).toEqual([]);
+  });
+
   it('closes only in a turn of its own', async () => {
     const path = dir();
     const store = lmdbStore({ path });

@@ -92,11 +92,18 @@ export class LmdbStore implements Store {
   private unhold?: () => void;
   private registration?: { close(): void };
   private path = '';
+  private opening?: Promise<void>;
 
   constructor(private readonly options: LmdbStoreOptions) {}
 
-  async open(): Promise<void> {
-    if (this.env) return;
+  open(): Promise<void> {
+    if (this.env) return Promise.resolve();
+    // Two calls at once share one open (each would otherwise register its own handle).
+    this.opening ??= this.openInTurn().finally(() => (this.opening = undefined));
+    return this.opening;
+  }
+
+  private async openInTurn(): Promise<void> {
     const path = this.options.path ?? './.durastate';
     this.path = path;
     const done = await enterOpen(path, this.options.openTimeout);
