@@ -55,7 +55,7 @@ function alive(identity: string): boolean {
   return start === '' || startTime(pid) === '' || startTime(pid) === start;
 }
 
-/** A file's content; undefined when it is not there (or, never seen, empty). */
+/** A file's content; undefined when it is not there (or empty, which files written whole never are). */
 function read(file: string): string | undefined {
   try {
     return readFileSync(file, 'utf8') || undefined;
