@@ -20,8 +20,9 @@
 // another process landing during the open is undone: the shared id goes back, the next write
 // transaction of any process starts from the older meta page (or meets pages of a later txn id:
 // "no parent"). Logged: "ti 26, newest meta page 27" at the next write transaction, right after
-// a process's open. With upstream's condition restored (lmdb-js rebuilt with node-gyp): 0 of 400
-// rounds failed (0 of 300 with LMDB_OVERLAPPING_SYNC=0), against 16 of 400 with the stock build.
+// a process's open. With upstream's condition restored (bench/lmdb-open-defect.patch, lmdb-js
+// rebuilt with node-gyp): 0 of 400 rounds failed (0 of 300 with LMDB_OVERLAPPING_SYNC=0),
+// against 16 of 400 with the stock build.
 //
 // Usage: node bench/lmdbDefect.mjs [rounds=200] [processes=6]
 //   LMDB_OVERLAPPING_SYNC=0  open with overlappingSync: false (what durastate does)
