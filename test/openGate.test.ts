@@ -7,14 +7,21 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { StoreBusyError, lmdbStore } from '../src/index.js';
 import { enterOpen, registerWriter, type WriterHooks } from '../src/store/openGate.js';
+import { builtFixture, Child, killAllChildren } from './fixtures/crashChild.js';
 import { tempDir } from './helpers.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
+  await killAllChildren();
   for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+let HOLDER = '';
+beforeAll(() => {
+  HOLDER = builtFixture('gateHolder');
 });
 
 function dir(): string {
@@ -225,5 +232,55 @@ describe('an lmdbStore while another process opens its store', () => {
     opened();
     await closing;
     expect(readdirSync(join(path, 'gate', 'writers'))).toEqual([]);
+  });
+});
+
+describe('processes of the gate killed with SIGKILL, and one writing while this one opens', () => {
+  it('an opener killed in its turn does not keep the next one from opening', async () => {
+    const path = dir();
+    const child = new Child(HOLDER, [path, 'turn']);
+    await child.waitForLine((l) => l === 'TURN', 'TURN', 30_000);
+    child.proc.kill('SIGKILL');
+    await child.closed;
+    const store = lmdbStore({ path, openTimeout: 5_000 });
+    await store.open();
+    await store.close();
+    expect(existsSync(join(path, 'gate', 'opening'))).toBe(false);
+  });
+
+  it('a store killed while writing does not keep the next one from opening, and every write it saw committed is there', async () => {
+    const path = dir();
+    const child = new Child(HOLDER, [path, 'store']);
+    await child.waitForLine((l) => l === 'W 20', 'W 20', 30_000);
+    child.proc.kill('SIGKILL');
+    await child.closed;
+    const acknowledged = child.lines.filter((l) => l.startsWith('W ')).length;
+    const store = lmdbStore({ path, openTimeout: 5_000 });
+    await store.open();
+    cleanups.push(() => store.close());
+    for (let n = 1; n <= acknowledged; n++) expect(await store.getOwner(`w${n}`)).toBeDefined();
+    expect(readdirSync(join(path, 'gate', 'writers'))).toHaveLength(1); // this one's; the dead one's removed
+  });
+
+  it('a process writing all along holds back for each of 20 opens of this one, and loses nothing', async () => {
+    const path = dir();
+    const child = new Child(HOLDER, [path, 'store']);
+    await child.waitForLine((l) => l === 'W 1', 'W 1', 30_000);
+    for (let i = 0; i < 20; i++) {
+      const store = lmdbStore({ path, openTimeout: 5_000 });
+      await store.open();
+      await store.close();
+    }
+    const before = child.lines.filter((l) => l.startsWith('W ')).length;
+    await child.waitForLine((l) => l === `W ${before + 5}`, 'five more writes', 30_000); // it writes again
+    child.proc.kill('SIGKILL');
+    await child.closed;
+    const acknowledged = child.lines.filter((l) => l.startsWith('W ')).length;
+    const store = lmdbStore({ path });
+    await store.open();
+    cleanups.push(() => store.close());
+    const missing: number[] = [];
+    for (let n = 1; n <= acknowledged; n++) if ((await store.getOwner(`w${n}`)) === undefined) missing.push(n);
+    expect({ acknowledged, missing }).toEqual({ acknowledged, missing: [] });
   });
 });
