@@ -116,6 +116,18 @@ describe('the open gate', () => {
     expect(readdirSync(join(path, 'gate', 'writers'))).toEqual([]);
   });
 
+  it('a store copied with its gate files does not wait for the processes of the original', async () => {
+    const path = dir();
+    mkdirSync(join(path, 'gate', 'writers'), { recursive: true });
+    // Live processes (this one), but of another folder: a copy taken while they ran.
+    writeFileSync(join(path, 'gate', 'writers', `${process.pid}-999`), `${process.pid} \n/elsewhere/store`);
+    mkdirSync(join(path, 'gate', 'opening'));
+    writeFileSync(join(path, 'gate', 'opening', 'owner'), `${process.pid} x\n/elsewhere/store`);
+    const done = await enterOpen(path, 2_000);
+    done();
+    expect(readdirSync(join(path, 'gate', 'writers'))).toEqual([]);
+  });
+
   it('an opener that died releases the handles it held and does not hold up the next open', async () => {
     const path = dir();
     mkdirSync(join(path, 'gate', 'writers'), { recursive: true });

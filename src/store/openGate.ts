@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
 import { join } from 'node:path';
 import { StoreBusyError } from '../errors.js';
 
@@ -13,15 +13,17 @@ import { StoreBusyError } from '../errors.js';
 //
 // So a durastate process opens a store only while every other durastate process that has it
 // open holds back its writes, with these files in the store's folder:
-//   gate/writers/<pid>-<n>  one per open store handle: "pid start-time" of its process;
+//   gate/writers/<pid>-<n>  one per open store handle: "pid start-time" of its process, and
+//                           on a second line the store's folder (a copied store's files name
+//                           another folder: their processes do not answer here);
 //   gate/opening/           the one process opening (or closing) the store now: made aside with
 //                           its owner inside and renamed into place (atomic, never empty);
 //   gate/opening/owner      that process, to find an opener that died;
 //   gate/ending/            held while a process removes an opening left by a dead one;
 //   gate/opening/ack-<pid>-<n>  a handle's answer: nothing in flight, nothing issued until
 //                           gate/opening is gone.
-// Processes that are gone (pid not alive, or alive with another start time) are skipped and
-// their files removed.
+// Processes that are gone (pid not alive, or alive with another start time), and files that
+// name another folder, are skipped and removed.
 
 const GATE = 'gate';
 const OPENING = 'opening';
@@ -44,7 +46,7 @@ function startTime(pid: number): string {
 const SELF = `${process.pid} ${startTime(process.pid)}`;
 
 function alive(identity: string): boolean {
-  const [pidText, start = ''] = identity.trim().split(' ');
+  const [pidText, start = ''] = (identity.split('\n')[0] ?? '').trim().split(' ');
   const pid = Number(pidText);
   if (!Number.isInteger(pid) || pid <= 0) return false;
   try {
@@ -81,9 +83,15 @@ function writeWhole(gate: string, file: string, content: string): void {
   }
 }
 
-/** Whether an opening's owner (undefined: the folder is gone) is a process that is gone. */
-function stale(owner: string | undefined): boolean {
-  return owner !== undefined && !alive(owner);
+/** Whether a file of the gate was written by a process that has `folder` open. */
+function here(content: string, folder: string): boolean {
+  const named = content.split('\n')[1];
+  return named === undefined || named === folder;
+}
+
+/** Whether an opening's owner (undefined: the folder is gone) is a process that is gone, or one that opened another folder (the store was copied). */
+function stale(owner: string | undefined, folder: string): boolean {
+  return owner !== undefined && (!alive(owner) || !here(owner, folder));
 }
 
 let ended = 0;
@@ -181,13 +189,14 @@ async function takeTurn(dir: string, timeoutMs: number, holdWriters: boolean): P
   const opening = join(gate, OPENING);
   mkdirSync(join(gate, WRITERS), { recursive: true });
   const ownerFile = join(opening, 'owner');
-  const me = `${SELF} ${randomUUID()}`;
+  const folder = realpathSync(dir);
+  const me = `${SELF} ${randomUUID()}\n${folder}`;
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     // This process's turn: the opening folder is its own.
     while (!createOpening(gate, me)) {
       const owner = read(ownerFile);
-      if (owner !== undefined && stale(owner)) endStale(gate, owner);
+      if (owner !== undefined && stale(owner, folder)) endStale(gate, owner);
       else if (Date.now() > deadline) {
         const pid = Number(owner?.split(' ')[0]) || undefined;
         throw new StoreBusyError(dir, pid, `process ${pid ?? '?'} has been opening it for more than ${timeoutMs} ms`);
@@ -202,7 +211,7 @@ async function takeTurn(dir: string, timeoutMs: number, holdWriters: boolean): P
       // Every handle answers. (A guard: should the opening ever stop being this process's, it
       // queues again rather than open out of turn.)
       while (read(ownerFile) === me) {
-        const waiting = holdWriters ? unanswered(gate, opening) : undefined;
+        const waiting = holdWriters ? unanswered(gate, opening, folder) : undefined;
         if (waiting === undefined) return done;
         if (Date.now() > deadline) {
           throw new StoreBusyError(dir, waiting, `process ${waiting} has it open and did not hold back its writes within ${timeoutMs} ms`);
@@ -217,12 +226,12 @@ async function takeTurn(dir: string, timeoutMs: number, holdWriters: boolean): P
 }
 
 /** The pid of a live handle that has not answered the current opening, removing dead ones. */
-function unanswered(gate: string, opening: string): number | undefined {
+function unanswered(gate: string, opening: string, folder: string): number | undefined {
   for (const name of readdirSync(join(gate, WRITERS))) {
     const file = join(gate, WRITERS, name);
     const identity = read(file);
     if (identity === undefined) continue; // closed meanwhile
-    if (!alive(identity)) {
+    if (!alive(identity) || !here(identity, folder)) {
       rmSync(file, { force: true });
       continue;
     }
@@ -256,7 +265,8 @@ export function registerWriter(dir: string, hooks: WriterHooks): { close(): void
   const opening = join(gate, OPENING);
   const name = `${process.pid}-${++handles}`;
   const file = join(gate, WRITERS, name);
-  writeWhole(gate, file, SELF);
+  const folder = realpathSync(dir);
+  writeWhole(gate, file, `${SELF}\n${folder}`);
   let state: 'writing' | 'holding' | 'held' | 'closed' = 'writing';
   const look = (): void => {
     if (state === 'writing') {
@@ -280,7 +290,7 @@ export function registerWriter(dir: string, hooks: WriterHooks): { close(): void
     } else if (state === 'held') {
       if (existsSync(opening)) {
         const owner = read(join(opening, 'owner'));
-        if (!stale(owner)) {
+        if (!stale(owner, folder)) {
           // Answer this opening: one open can end and the next begin between two looks.
           const ack = join(opening, `ack-${name}`);
           try {
