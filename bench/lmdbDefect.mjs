@@ -96,11 +96,12 @@ async function child(path, me) {
     })));
     if (applied.includes(false)) throw new Error(`step ${step}: a conditional block was refused (${applied}); versions now ${ids.map((id) => executions.getEntry(id)?.version)}`);
   }
-  registration?.close();
+  // As the store closes: in its own turn, registered until the environment is closed.
   const closing = gate ? await gate.enterClose(path) : () => {};
   try {
     await env.close();
   } finally {
+    registration?.close();
     closing();
   }
 }

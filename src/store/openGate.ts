@@ -66,14 +66,17 @@ function read(file: string): string | undefined {
   }
 }
 
-let written = 0;
+let asides = 0;
+
+/** A new name beside the gate's files, for something made there and then renamed into place. */
+const aside = (gate: string, kind: string): string => join(gate, `.${kind}-${process.pid}-${++asides}`);
 
 /**
  * Writes a file others read by renaming it into place: a reader never sees it half written
  * (an empty owner once looked like a dead process, and its opening was ended under it).
  */
 function writeWhole(gate: string, file: string, content: string): void {
-  const tmp = join(gate, `.tmp-${process.pid}-${++written}`);
+  const tmp = aside(gate, 'tmp');
   writeFileSync(tmp, content);
   try {
     renameSync(tmp, file);
@@ -94,11 +97,9 @@ function stale(owner: string | undefined, folder: string): boolean {
   return owner !== undefined && (!alive(owner) || !here(owner, folder));
 }
 
-let ended = 0;
-
 /** Removes the opening folder: renamed away first, so that no answer lands in a folder being removed. */
 function removeOpening(gate: string): void {
-  const away = join(gate, `ended-${process.pid}-${++ended}`);
+  const away = aside(gate, 'ended');
   try {
     renameSync(join(gate, OPENING), away);
   } catch {
@@ -131,18 +132,16 @@ function endStale(gate: string, owner: string): void {
   }
 }
 
-let created = 0;
-
 /** Makes the opening folder with `owner` inside, in one rename; false when there is one. */
 function createOpening(gate: string, owner: string): boolean {
-  const aside = join(gate, `.new-${process.pid}-${++created}`);
-  mkdirSync(aside);
-  writeFileSync(join(aside, 'owner'), owner);
+  const made = aside(gate, 'new');
+  mkdirSync(made);
+  writeFileSync(join(made, 'owner'), owner);
   try {
-    renameSync(aside, join(gate, OPENING));
+    renameSync(made, join(gate, OPENING));
     return true;
   } catch (err) {
-    rmSync(aside, { recursive: true, force: true });
+    rmSync(made, { recursive: true, force: true });
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOTEMPTY' || code === 'EEXIST') return false;
     throw err;
@@ -171,13 +170,13 @@ export function enterOpen(dir: string, timeoutMs = 10_000): Promise<() => void> 
  * should not overlap either. The last process to close an environment destroys the lock file's
  * mutexes (mdb.c, `mdb_env_close0`), and a process opening it at that moment (waiting for its
  * file lock) would go on with them destroyed instead of making new ones. Not seen here: read in
- * mdb.c, and cheap to rule out. Close this handle's registration first.
+ * mdb.c, and cheap to rule out. Keep this handle registered until the environment is closed, so
+ * that no process opens while its last commits are in flight.
  *
  * @example
  * ```ts
- * registration.close();
  * const done = await enterClose(path);
- * try { await env.close(); } finally { done(); }
+ * try { await env.close(); } finally { registration.close(); done(); }
  * ```
  */
 export function enterClose(dir: string, timeoutMs = 10_000): Promise<() => void> {
@@ -253,7 +252,7 @@ let handles = 0;
 /**
  * Registers an open store handle, so that processes opening the store wait for it: when one
  * does, `hooks.hold()` runs, and `hooks.release()` once that open is done (or its process is
- * gone). Call `close()` before closing the environment.
+ * gone). Call `close()` once the environment is closed (see {@link enterClose}).
  *
  * @example
  * ```ts
