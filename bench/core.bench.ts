@@ -13,6 +13,15 @@
  *   C  durastate on LMDB: N executions, round after round `Promise.all` of one `rt.send` each;
  *      every send resolves once its transition is committed and flushed.
  *
+ * Floors (the physical line of any design that commits every transition before its send
+ * resolves): N XState actors driven as C drives durastate, round after round one INC each and a
+ * promise per transition resolved by a commit, with nothing of durastate's:
+ *   F1 one empty flushed commit per turn (no record written at all);
+ *   F2 one hand-built journal entry per transition, put under one global increasing key
+ *      (an append-only log, unfenced: the cheapest record a transition could write);
+ *   F3 durastate's write set per transition (B', with the transition before it): the floor of
+ *      the current layout.
+ *
  * Latency (one at a time, interleaved one by one, on fresh stores, measured first):
  *   D  an awaited `rt.send` to one execution, next to
  *   E  one bare awaited lmdb-js put (+ `flushed`) of a journal-entry-sized record, and
@@ -84,11 +93,15 @@ export interface CoreResults {
   options: Omit<CoreOptions, 'log'>;
   calibration: Calibration;
   throughput: { memory: ThroughputResult; rawPuts: ThroughputResult; rawWriteSet: ThroughputResult; rawLog: ThroughputResult; durable: ThroughputResult };
+  floors: { commit: ThroughputResult; log: ThroughputResult; writeSet: ThroughputResult };
   latency: { send: Summary; put: Summary; writeSet: Summary };
   ratios: {
     durableVsMemory: number;
     durableVsRawPuts: number;
     durableVsRawWriteSet: number;
+    floorCommitVsMemory: number;
+    floorLogVsMemory: number;
+    floorWriteSetVsMemory: number;
     sendVsPutMedian: number;
     sendVsPutP99: number;
     sendVsWriteSetMedian: number;
@@ -233,10 +246,11 @@ class WriteSet {
   constructor(
     env: RootDatabase,
     private readonly cal: Calibration,
+    prefix = '',
   ) {
-    this.journal = env.openDB({ name: 'ws-journal' });
-    this.executions = env.openDB({ name: 'ws-executions', useVersions: true });
-    this.keyframes = env.openDB({ name: 'ws-keyframes' });
+    this.journal = env.openDB({ name: `${prefix}ws-journal` });
+    this.executions = env.openDB({ name: `${prefix}ws-executions`, useVersions: true });
+    this.keyframes = env.openDB({ name: `${prefix}ws-keyframes` });
   }
 
   /** The promise resolves once the commit holding the writes is flushed. */
@@ -277,6 +291,76 @@ function rawWriteSetContender(o: CoreOptions, cal: Calibration, env: () => RootD
         await Promise.all(pending);
       }
       return { ops: o.durableEvents * ids.length, ms: now() - start, commits: lmdbTxnId(env()) - txn };
+    },
+  };
+}
+
+/**
+ * F1–F3: XState actors whose every transition is followed by the cheapest durable write of its
+ * kind, awaited as durastate's sends are (see the file's header).
+ */
+function floorContender(o: CoreOptions, cal: Calibration, env: () => RootDatabase, kind: 'commit' | 'log' | 'writeSet'): Contender {
+  let actors: Actor<typeof counterMachine>[] = [];
+  let db: Database | undefined;
+  let ws: WriteSet | undefined;
+  const ids = Array.from({ length: o.executions }, () => randomUUID());
+  let seq = 0;
+  let global = 0;
+  const names = {
+    commit: 'floor: XState + an empty commit per turn',
+    log: 'floor: XState + entry put, append-only key',
+    writeSet: "floor: XState + durastate's write set",
+  };
+  return {
+    name: names[kind],
+    unit: 'transitions',
+    setup() {
+      actors = ids.map(() => createActor(counterMachine).start());
+      if (kind === 'writeSet') ws = new WriteSet(env(), cal, `floor-`);
+      else db = env().openDB({ name: `floor-${kind}` });
+    },
+    async round(): Promise<RoundResult> {
+      const txn = lmdbTxnId(env());
+      const start = now();
+      for (let r = 0; r < o.durableEvents; r++) {
+        seq++;
+        let pending: Promise<unknown>[];
+        if (kind === 'commit') {
+          // One promise per transition, as a send has, all resolved by the turn's one commit.
+          const settlers: [() => void, (err: unknown) => void][] = [];
+          pending = actors.map((actor) => {
+            actor.send(inc());
+            return new Promise<void>((resolve, reject) => settlers.push([resolve, reject]));
+          });
+          durable((db as Database).put(0, seq)).then(
+            () => settlers.forEach(([resolve]) => resolve()),
+            (err: unknown) => settlers.forEach(([, reject]) => reject(err)),
+          );
+        } else if (kind === 'log') {
+          pending = actors.map((actor) => {
+            actor.send(inc());
+            const { count, total } = actor.getSnapshot().context;
+            const patch = [
+              { op: 'replace', path: '/context/count', value: count },
+              { op: 'replace', path: '/context/total', value: total },
+            ];
+            return durable((db as Database).put(++global, { ...cal.entry, seq, at: Date.now(), patch }));
+          });
+        } else {
+          pending = actors.map((actor, i) => {
+            actor.send(inc());
+            return (ws as WriteSet).put(ids[i] as string, seq);
+          });
+        }
+        await Promise.all(pending);
+      }
+      return { ops: o.durableEvents * ids.length, ms: now() - start, commits: lmdbTxnId(env()) - txn };
+    },
+    teardown() {
+      const count = actors[0]?.getSnapshot().context.count;
+      if (count !== seq) throw new Error(`${names[kind]}: expected count ${seq}, got ${count}`);
+      for (const actor of actors) actor.stop();
+      actors = [];
     },
   };
 }
@@ -386,23 +470,30 @@ export async function runCore(options: Partial<CoreOptions> = {}): Promise<CoreR
       rawWriteSetContender(o, cal, env),
       rawPutsContender(o, cal, env, 'global'),
       durableContender(o, durableDir.path),
+      floorContender(o, cal, env, 'commit'),
+      floorContender(o, cal, env, 'log'),
+      floorContender(o, cal, env, 'writeSet'),
     ];
     log(
       `throughput: ${o.executions} executions; per round ${o.memoryEvents} events each in memory, ${o.durableEvents} each durable/raw; ` +
         `${o.warmup} warm-up + ${o.rounds} measured rounds, alternating`,
     );
-    const [memory, rawPuts, rawWriteSet, rawLog, durableR] = await alternate(contenders, { rounds: o.rounds, warmup: o.warmup, log });
-    if (!memory || !rawPuts || !rawWriteSet || !rawLog || !durableR) throw new Error('missing results');
+    const [memory, rawPuts, rawWriteSet, rawLog, durableR, floorCommit, floorLog, floorWriteSet] = await alternate(contenders, { rounds: o.rounds, warmup: o.warmup, log });
+    if (!memory || !rawPuts || !rawWriteSet || !rawLog || !durableR || !floorCommit || !floorLog || !floorWriteSet) throw new Error('missing results');
 
     return {
       options: { executions: o.executions, durableEvents: o.durableEvents, memoryEvents: o.memoryEvents, rounds: o.rounds, warmup: o.warmup, latencySamples: o.latencySamples },
       calibration: cal,
       throughput: { memory, rawPuts, rawWriteSet, rawLog, durable: durableR },
+      floors: { commit: floorCommit, log: floorLog, writeSet: floorWriteSet },
       latency: lat,
       ratios: {
         durableVsMemory: durableR.median / memory.median,
         durableVsRawPuts: durableR.median / rawPuts.median,
         durableVsRawWriteSet: durableR.median / rawWriteSet.median,
+        floorCommitVsMemory: floorCommit.median / memory.median,
+        floorLogVsMemory: floorLog.median / memory.median,
+        floorWriteSetVsMemory: floorWriteSet.median / memory.median,
         sendVsPutMedian: lat.send.median / lat.put.median,
         sendVsPutP99: lat.send.p99 / lat.put.p99,
         sendVsWriteSetMedian: lat.send.median / lat.writeSet.median,
@@ -418,7 +509,8 @@ export async function runCore(options: Partial<CoreOptions> = {}): Promise<CoreR
 /** The report of a run, as Markdown-compatible text. */
 export function formatCore(r: CoreResults): string {
   const t = r.throughput;
-  const rows = [t.memory, t.rawPuts, t.rawWriteSet, t.rawLog, t.durable].map((x) => [
+  const f = r.floors;
+  const rows = [t.memory, t.rawPuts, t.rawWriteSet, t.rawLog, t.durable, f.commit, f.log, f.writeSet].map((x) => [
     x.name,
     x.unit,
     formatRate(x.median),
@@ -460,6 +552,10 @@ export function formatCore(r: CoreResults): string {
         ['  same, best round of each', formatRatio(t.durable.best / t.memory.best), '', ''],
         ['durable transitions / raw lmdb-js puts', formatRatio(q.durableVsRawPuts), '', ''],
         ["durable transitions / raw durastate write set", formatRatio(q.durableVsRawWriteSet), '', ''],
+        ['floor, XState + an empty commit per turn / XState in memory', formatRatio(q.floorCommitVsMemory), '', ''],
+        ['floor, XState + entry put, append-only key / XState in memory', formatRatio(q.floorLogVsMemory), '', ''],
+        ["floor, XState + durastate's write set / XState in memory", formatRatio(q.floorWriteSetVsMemory), '', ''],
+        ["durable throughput / that floor", formatRatio(t.durable.median / f.writeSet.median), '', ''],
         ['awaited send / bare put, median', formatRatio(q.sendVsPutMedian), '≤ 1.30×', verdict(q.sendVsPutMedian <= 1.3)],
         ['awaited send / bare put, p99', formatRatio(q.sendVsPutP99), '', ''],
         ['awaited send / raw write set, median', formatRatio(q.sendVsWriteSetMedian), '', ''],
