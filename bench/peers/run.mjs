@@ -24,6 +24,11 @@
  *                        is put to LMDB (lmdb-js `open` with durastate's options:
  *                        separateFlushed: true) and the put's `flushed` promise awaited. One key
  *                        per actor, overwritten: the latest snapshot only, no history.
+ *   floor                (reference, workload 1) plain XState whose every step is followed by
+ *                        the smallest durable write there is (a number put under the actor's
+ *                        key), LMDB opened as durastate's store opens it (no overlapping sync: the
+ *                        commit includes its flush): the most steps per second any design that
+ *                        makes each step durable before the next could reach here.
  *   XState+LMDB history  (reference, workload 2) the same, one key per [actor, step]: history kept,
  *                        as a checkpointer keeps it.
  *   durastate uncompressed (reference, workload 2) lmdbStore({ compression: false }): the store
@@ -351,6 +356,48 @@ function xstateLmdbCounter({ parallel, steps }) {
   };
 }
 
+/** The floor (see the header): XState and the smallest durable write per step. */
+function floorCounter({ parallel, steps }) {
+  let dir;
+  let env;
+  let db;
+  let round = 0;
+  return {
+    name: 'floor: XState + smallest durable write per step (ref.)',
+    unit: 'steps',
+    setup() {
+      dir = tempDir('peers-floor-');
+      env = open({ path: dir.path, compression: false, overlappingSync: false, maxDbs: 16 });
+      db = env.openDB({ name: 'floor' });
+    },
+    async round() {
+      const ids = Array.from({ length: parallel }, (_, i) => `r${round}-${i}`);
+      round++;
+      const c0 = env.getStats().lastTxnId;
+      const t = now();
+      await Promise.all(
+        ids.map(async (id) => {
+          const actor = createActor(counterMachine).start();
+          await db.put(id, 0);
+          for (let s = 0; s < steps; s++) {
+            actor.send(inc());
+            await db.put(id, actor.getSnapshot().context.count);
+          }
+          actor.stop();
+        }),
+      );
+      const ms = now() - t;
+      const commits = env.getStats().lastTxnId - c0;
+      check(db.get(ids[0]) === steps, `floor count ${db.get(ids[0])} !== ${steps}`);
+      return { ops: parallel * steps, ms, commits };
+    },
+    async teardown() {
+      await env.close();
+      dir.remove();
+    },
+  };
+}
+
 async function workload1() {
   log(`== 1. counter: steps per second ==`);
   log(`sequential: one execution / thread / actor, ${n(O.steps)} steps a round; ${O.warmup} warm-up + ${O.rounds} measured rounds, contenders alternating`);
@@ -361,7 +408,7 @@ async function workload1() {
     sqliteFull: langgraphCounter({ ...seqShape, saver: 'sqliteFull' }),
   };
   const sequential = await alternate(
-    [durastateCounter(seqShape), seqLg.memory, seqLg.sqlite, seqLg.sqliteFull, xstateLmdbCounter(seqShape), durastateCounter({ ...seqShape, durability: 'commit' })],
+    [durastateCounter(seqShape), seqLg.memory, seqLg.sqlite, seqLg.sqliteFull, xstateLmdbCounter(seqShape), durastateCounter({ ...seqShape, durability: 'commit' }), floorCounter(seqShape)],
     { rounds: O.rounds, warmup: O.warmup, log },
   );
   log('');
@@ -369,7 +416,7 @@ async function workload1() {
   const parShape = { parallel: O.parallel, steps: O.parallelSteps };
   const parLg = { memory: langgraphCounter({ ...parShape, saver: 'memory' }), sqlite: langgraphCounter({ ...parShape, saver: 'sqlite' }) };
   const parallel = await alternate(
-    [durastateCounter(parShape), parLg.memory, parLg.sqlite, xstateLmdbCounter(parShape), durastateCounter({ ...parShape, durability: 'commit' })],
+    [durastateCounter(parShape), parLg.memory, parLg.sqlite, xstateLmdbCounter(parShape), durastateCounter({ ...parShape, durability: 'commit' }), floorCounter(parShape)],
     { rounds: O.rounds, warmup: O.warmup, log },
   );
   const checkpointsPerRun = {
@@ -824,7 +871,11 @@ async function main() {
     const rSeq = seq[0].median / pick(seq, 'LangGraph.js + SqliteSaver').median;
     const rPar = par[0].median / pick(par, 'LangGraph.js + SqliteSaver').median;
     log(`durastate steps/s ≥ 100× LangGraph.js + SqliteSaver: sequential ${formatRatio(rSeq)} — ${verdict(rSeq >= 100)}; parallel (${O.parallel} at once) ${formatRatio(rPar)} — ${verdict(rPar >= 100)}`);
-    out.goals = { ...out.goals, stepsSequential: rSeq, stepsParallel: rPar };
+    const floorName = 'floor: XState + smallest durable write per step (ref.)';
+    const fSeq = pick(seq, floorName).median / pick(seq, 'LangGraph.js + SqliteSaver').median;
+    const fPar = pick(par, floorName).median / pick(par, 'LangGraph.js + SqliteSaver').median;
+    log(`  the floor (no design that makes each step durable can pass it here) ÷ SqliteSaver: sequential ${formatRatio(fSeq)}, parallel ${formatRatio(fPar)}`);
+    out.goals = { ...out.goals, stepsSequential: rSeq, stepsParallel: rPar, floorSequential: fSeq, floorParallel: fPar };
   }
   if (out.workload2) {
     const ds = out.workload2[0];
