@@ -18,6 +18,7 @@ import {
   type TransitionWrite,
 } from '../store/Store.js';
 import type { Clock } from './clock.js';
+import { EffectRuns } from './effectRuns.js';
 import { bindEffectHost, type EffectEvent, type EffectHost, type EffectTicket } from './effects.js';
 import type { MachineEntry } from './registry.js';
 import type { RetryPolicy } from './retry.js';
@@ -114,6 +115,8 @@ export class HostedExecution implements EffectHost {
   lastActive = Date.now();
   /** Writes issued and not yet settled. */
   private inFlightWrites = 0;
+  /** Made with the first effect (most executions restored in a recovery never need it). */
+  private runs?: EffectRuns;
   private readonly persister: SnapshotPersister;
 
   constructor(
@@ -300,8 +303,11 @@ export class HostedExecution implements EffectHost {
   restartAfterCrash(): void {
     if (!this.crashed || this.finished) return;
     this.crashed = undefined;
-    this.stopActor();
-    this.restore(this.meta, cloneJson(this.prev) as Json, this.version, this.keyframe);
+    // The effects in flight go on: the restored actor joins their runs (see EffectRuns).
+    this.effectRuns.preserve(() => {
+      this.stopActor();
+      this.restore(this.meta, cloneJson(this.prev) as Json, this.version, this.keyframe);
+    }, (key) => this.hasEffect(key));
     const episode = this.episode;
     if (!episode) return;
     try {
@@ -393,6 +399,11 @@ export class HostedExecution implements EffectHost {
     });
   }
 
+  get effectRuns(): EffectRuns {
+    this.runs ??= new EffectRuns();
+    return this.runs;
+  }
+
   onEffectEvent(event: EffectEvent): void {
     this.ctx.onEffectEvent?.(this.id, event);
   }
@@ -426,6 +437,7 @@ export class HostedExecution implements EffectHost {
   /** Stops the actor without writing anything (runtime closing, execution deleted). */
   stop(): void {
     if (this.actor) this.stopActor();
+    this.runs?.abortAll(new Error(`execution ${this.id} stopped here`));
     if (!this.finished) {
       this.finished = true;
       this.settle({ status: this.meta?.status ?? 'waiting' });
@@ -723,9 +735,17 @@ export class HostedExecution implements EffectHost {
   private rollback(): void {
     this.fault = undefined;
     this.invoked = undefined;
-    this.stopActor();
-    const snapshot = cloneJson(this.prev);
-    this.restore(this.meta, snapshot as Json, this.version, this.keyframe);
+    // The effects in flight go on: the restored actor joins their runs (see EffectRuns).
+    this.effectRuns.preserve(() => {
+      this.stopActor();
+      this.restore(this.meta, cloneJson(this.prev) as Json, this.version, this.keyframe);
+    }, (key) => this.hasEffect(key));
+  }
+
+  /** Whether the last committed state has the effect invocation `key` in flight. */
+  private hasEffect(key: string): boolean {
+    for (const path in this.meta.effects) if (this.meta.effects[path]?.key === key) return true;
+    return false;
   }
 
   /** Resolves once the execution is finished and that is committed. */
@@ -746,6 +766,7 @@ export class HostedExecution implements EffectHost {
     // that nothing depends on an uncommitted transition; recovery resumes from the store.
     if (!this.finished) {
       this.stopActor();
+      this.runs?.abortAll(err);
       this.finished = true;
       this.settle({ status: 'failed', error: toErrorRecord(err) });
       this.ctx.onFinished(this);
@@ -755,6 +776,7 @@ export class HostedExecution implements EffectHost {
   private finish(): void {
     if (this.finished) return;
     this.finished = true;
+    this.runs?.abortAll(new Error(`execution ${this.id} is ${this.meta.status}`));
     const { status, output, error } = this.meta;
     this.commit.then(
       () => {

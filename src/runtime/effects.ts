@@ -5,6 +5,7 @@ import { NonJsonStateError, TerminalError, toErrorRecord, type ErrorRecord } fro
 import { checkJson } from '../journal/diff.js';
 import type { EffectRecord, Json } from '../store/Store.js';
 import { sleepOn, type Clock } from './clock.js';
+import type { EffectRuns } from './effectRuns.js';
 import { policyOf, retryDecision, type RetryPolicy } from './retry.js';
 
 /** What a durable effect's code receives, besides XState's own `{ input, signal, self, system, emit }`. */
@@ -33,6 +34,8 @@ export interface EffectHost {
   /** Commits an effect's progress; resolves once durable. */
   recordEffect(childId: string, record: EffectRecord): Promise<void>;
   onEffectEvent?(event: EffectEvent): void;
+  /** The effects whose code runs here, shared by the actors an in-process restore makes (see EffectRuns). */
+  readonly effectRuns?: EffectRuns;
 }
 
 export type EffectEvent =
@@ -116,8 +119,27 @@ async function runEffect(
   const { key, record } = await host.invokeEffect(path);
   // Stopped while waiting for the invoking commit (cancelled, rolled back): never run.
   if (args.signal.aborted) throw args.signal.reason;
-  if (record?.status === 'done') return record.output;
-  if (record?.status === 'failed') throw revive(record.error);
+  if (record?.status === 'done' || record?.status === 'failed') {
+    host.effectRuns?.forget(key);
+    if (record.status === 'done') return record.output;
+    throw revive(record.error);
+  }
+  const runs = host.effectRuns;
+  if (!runs) return attempts(host, original, args, policy, path, key, record);
+  // An earlier actor of this execution may have it in flight (an in-process restore): join it.
+  return runs.join(key, args.signal, (signal) => attempts(host, original, { ...args, signal }, policy, path, key, record));
+}
+
+/** The attempts of one effect invocation, from where its record says it got to. */
+async function attempts(
+  host: EffectHost,
+  original: PromiseCreator,
+  args: { input: unknown; signal: AbortSignal; self: AnyActorRef; system: AnyActorSystem; emit: unknown },
+  policy: RetryPolicy,
+  path: string,
+  key: string,
+  record: EffectRecord | undefined,
+): Promise<unknown> {
   let attempt = (record?.attempts ?? 0) + 1;
   if (record?.retryAt !== undefined) await sleepOn(host.clock, Math.max(0, record.retryAt - host.clock.now()), args.signal);
   for (;;) {
