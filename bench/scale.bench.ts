@@ -36,6 +36,8 @@ interface RecoverLine {
   baselineMb: number;
   rssBackMb: number;
   wokenMs: number;
+  /** Epoch ms when every waiting execution had finished. */
+  doneAt: number;
   completed: number;
   peakMb: number;
   rssAfterMb: number;
@@ -45,8 +47,8 @@ interface RecoverLine {
 }
 
 export interface ScaleResult {
-  recovery: { n: number; populateMs: number; line: RecoverLine };
-  passivation: { n: number; populateMs: number; line: RecoverLine }[];
+  recovery: { n: number; populateMs: number; line: RecoverLine; lagMs: number };
+  passivation: { n: number; populateMs: number; line: RecoverLine; lagMs: number }[];
 }
 
 const child = fileURLToPath(new URL('./scaleChild.js', import.meta.url));
@@ -56,15 +58,17 @@ function run(args: string[]): string {
   return out.trim().split('\n').at(-1) ?? '';
 }
 
-function measure(running: number, waiting: number, dueWindowMs: number): { n: number; populateMs: number; line: RecoverLine } {
+function measure(running: number, waiting: number, dueWindowMs: number): { n: number; populateMs: number; line: RecoverLine; lagMs: number } {
   const dir = tempDir('durastate-scale-');
   // The timers fall due only once populating (~4k executions/s) and the recovering claims are
   // done, so that memory is read while all of them sleep.
   const dueIn = 10_000 + Math.ceil(waiting * 0.5);
   try {
-    const populated = JSON.parse(run(['populate', dir.path, String(running), String(waiting), String(dueIn), String(dueWindowMs)])) as { ms: number };
+    const populated = JSON.parse(run(['populate', dir.path, String(running), String(waiting), String(dueIn), String(dueWindowMs)])) as { ms: number; startedAt: number };
     const line = JSON.parse(run(['recover', dir.path])) as RecoverLine;
-    return { n: running + waiting, populateMs: populated.ms, line };
+    // How far the wakes trailed the due times: from the last timer falling due to all finished.
+    const lagMs = line.doneAt - (populated.startedAt + dueIn + dueWindowMs);
+    return { n: running + waiting, populateMs: populated.ms, line, lagMs };
   } finally {
     dir.remove();
   }
@@ -89,13 +93,14 @@ export function formatScale(r: ScaleResult): string {
       `resident memory ${rec.line.rssBackMb.toFixed(0)} MB (${rec.line.baselineMb.toFixed(0)} MB before).`,
     '',
     table(
-      ['waiting executions', 'claimed in', 'heap before → claimed → after', 'resident before → claimed', 'all timers fired and finished in', 'resident peak → after'],
+      ['waiting executions', 'claimed in', 'heap before → claimed → after', 'resident before → claimed', 'all timers fired and finished in', 'last due → all finished', 'resident peak → after'],
       r.passivation.map((p) => [
         p.n.toLocaleString('en'),
         formatMs(p.line.backMs),
         `${p.line.heapBaselineMb.toFixed(1)} → ${p.line.heapBackMb.toFixed(1)} → ${p.line.heapAfterMb.toFixed(1)} MB`,
         `${p.line.baselineMb.toFixed(0)} → ${p.line.rssBackMb.toFixed(0)} MB`,
         `${formatMs(p.line.wokenMs)} (${p.line.completed.toLocaleString('en')} done)`,
+        formatMs(p.lagMs),
         `${p.line.peakMb.toFixed(0)} → ${p.line.rssAfterMb.toFixed(0)} MB`,
       ]),
     ),
