@@ -42,6 +42,10 @@ function agentMachine(model: ReturnType<typeof modelCall>) {
           // A Date is not JSON: the transition cannot be committed and the send is refused.
           STAMP: { actions: assign({ stamp: () => new Date() }) },
           // Throws the first time: a crash, which the supervisor restarts.
+          // Leaves the state that invoked the model: the call is no longer wanted.
+          GIVE_UP: 'idle',
+          // Would leave the state, with a Date in context: refused, so it must abort nothing.
+          STAMP_AND_GIVE_UP: { target: 'idle', actions: assign({ stamp: () => new Date() }) },
           HICCUP: {
             actions: [
               () => {
@@ -52,6 +56,7 @@ function agentMachine(model: ReturnType<typeof modelCall>) {
           },
         },
       },
+      idle: { on: { RESUME: 'thinking' } },
       done: { type: 'final' },
     },
     output: ({ context }) => ({ answer: context.answer, notes: context.notes }),
@@ -115,71 +120,86 @@ describe('an effect in flight across an in-process restore', () => {
     await expect(rt.send(id, { type: 'STAMP' })).rejects.toBeInstanceOf(NonJsonStateError);
     // The restored actor joins the run once its ticket is read from the store.
     await new Promise((r) => setTimeout(r, 20));
+    expect(model.calls[0]?.signal.aborted).toBe(false);
     await rt.cancel(id, 'no longer needed');
     expect(model.calls[0]?.signal.aborted).toBe(true);
     expect((await rt.get(id))?.status).toBe('cancelled');
   });
+
+  it('after a restart, leaving the state aborts the call (the crashed actor\'s part in the run does not keep it alive)', async () => {
+    const model = modelCall();
+    const rt = await open(agentMachine(model));
+    const { id } = await rt.start('agent');
+    await until(() => model.calls.length === 1);
+    await rt.send(id, { type: 'HICCUP' });
+    await new Promise((r) => setTimeout(r, 20));
+    expect(model.calls[0]?.signal.aborted).toBe(false);
+    await rt.send(id, { type: 'GIVE_UP' });
+    expect(model.calls[0]?.signal.aborted).toBe(true);
+    expect(await rt.get(id)).toMatchObject({ status: 'waiting', value: 'idle' });
+    expect(model.calls).toHaveLength(1);
+  });
+
+  it('leaving the state right after a refused send, before the restored actor joined the run, aborts the call', async () => {
+    const model = modelCall();
+    const rt = await open(agentMachine(model));
+    const { id } = await rt.start('agent');
+    await until(() => model.calls.length === 1);
+    // Both in one turn: the restored actor has not read its ticket yet when it leaves.
+    const refused = rt.send(id, { type: 'STAMP' });
+    const left = rt.send(id, { type: 'GIVE_UP' });
+    await expect(refused).rejects.toBeInstanceOf(NonJsonStateError);
+    await left;
+    await new Promise((r) => setTimeout(r, 20));
+    expect(model.calls[0]?.signal.aborted).toBe(true);
+    expect(await rt.get(id)).toMatchObject({ status: 'waiting', value: 'idle' });
+    expect(model.calls).toHaveLength(1);
+  });
+
+  it('a refused send that would have left the state aborts nothing: a transition that is not committed has no effects', async () => {
+    const model = modelCall();
+    const rt = await open(agentMachine(model));
+    const { id } = await rt.start('agent');
+    await until(() => model.calls.length === 1);
+    await expect(rt.send(id, { type: 'STAMP_AND_GIVE_UP' })).rejects.toBeInstanceOf(NonJsonStateError);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(model.calls[0]?.signal.aborted).toBe(false);
+    model.answer('42');
+    expect(await rt.wait(id)).toEqual({ answer: '42', notes: 0 });
+    expect(model.calls).toHaveLength(1);
+  });
 });
 
 describe('EffectRuns', () => {
-  const pending = () => {
-    let resolve!: (v: unknown) => void;
-    let reject!: (e: unknown) => void;
-    const promise = new Promise<unknown>((res, rej) => ((resolve = res), (reject = rej)));
-    return { promise, resolve, reject };
-  };
-
-  it('a second actor joins the run in flight; the run is aborted only once both let go', async () => {
+  it('a second join gets the run in flight; its code starts once', async () => {
     const runs = new EffectRuns();
-    const work = pending();
     let started = 0;
-    let runSignal: AbortSignal | undefined;
-    const start = (signal: AbortSignal) => ((started++, (runSignal = signal)), work.promise);
-    const a = new AbortController();
-    const b = new AbortController();
-    const first = runs.join('k', a.signal, start);
-    const second = runs.join('k', b.signal, start);
+    let answer!: (v: string) => void;
+    const start = () => (started++, new Promise<string>((resolve) => (answer = resolve)));
+    const first = runs.join('k', start);
+    const second = runs.join('k', start);
     expect(started).toBe(1);
-    a.abort();
-    expect(runSignal?.aborted).toBe(false);
-    b.abort();
-    expect(runSignal?.aborted).toBe(true);
+    answer('done');
+    expect(await first).toBe('done');
+    expect(await second).toBe('done');
+    // Settled: gone from the table (its outcome is recorded in the store by then).
     expect(runs.size).toBe(0);
-    work.reject(runSignal?.reason);
-    await expect(first).rejects.toBeDefined();
-    await expect(second).rejects.toBeDefined();
   });
 
-  it('preserve keeps the runs a restore lets go of for the restored actor, and aborts those it does not have', async () => {
+  it('release, keepOnly and abortAll abort the runs they end; the others go on', async () => {
     const runs = new EffectRuns();
-    const kept = pending();
-    const dropped = pending();
     const signals: Record<string, AbortSignal> = {};
-    const old = new AbortController();
-    void runs.join('kept', old.signal, (s) => ((signals.kept = s), kept.promise)).catch(() => {});
-    void runs.join('dropped', old.signal, (s) => ((signals.dropped = s), dropped.promise)).catch(() => {});
-    runs.preserve(() => old.abort(), (key) => key === 'kept');
-    expect(signals.kept?.aborted).toBe(false);
-    expect(signals.dropped?.aborted).toBe(true);
-    // It settles before the restored actor gets to it: the actor takes the outcome, nothing runs again.
-    kept.resolve('answer');
-    await new Promise((r) => setTimeout(r, 0));
-    let startedAgain = false;
-    const outcome = runs.join('kept', new AbortController().signal, () => ((startedAgain = true), Promise.resolve('again')));
-    expect(await outcome).toBe('answer');
-    expect(startedAgain).toBe(false);
-    expect(runs.size).toBe(0);
-  });
-
-  it('abortAll aborts every run, those waiting for a restored actor too', () => {
-    const runs = new EffectRuns();
-    const signals: AbortSignal[] = [];
-    const old = new AbortController();
-    void runs.join('a', old.signal, (s) => (signals.push(s), new Promise(() => {})));
-    void runs.join('b', new AbortController().signal, (s) => (signals.push(s), new Promise(() => {})));
-    runs.preserve(() => old.abort(), () => true);
+    for (const key of ['released', 'kept', 'dropped', 'last']) {
+      void runs.join(key, (signal) => ((signals[key] = signal), new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason)))));
+    }
+    runs.release('released', new Error('left the state'));
+    runs.keepOnly((key) => key !== 'dropped', new Error('not in the restored state'));
+    expect(Object.fromEntries(Object.entries(signals).map(([k, s]) => [k, s.aborted]))).toEqual({ released: true, kept: false, dropped: true, last: false });
     runs.abortAll(new Error('over'));
-    expect(signals.map((s) => s.aborted)).toEqual([true, true]);
+    expect(signals.kept?.aborted).toBe(true);
+    expect(signals.last?.aborted).toBe(true);
     expect(runs.size).toBe(0);
+    // The aborted runs' rejections are observed by the table: nothing unhandled.
+    await new Promise((r) => setTimeout(r, 0));
   });
 });

@@ -303,11 +303,13 @@ export class HostedExecution implements EffectHost {
   restartAfterCrash(): void {
     if (!this.crashed || this.finished) return;
     this.crashed = undefined;
+    this.stopActor();
     // The effects in flight go on: the restored actor joins their runs (see EffectRuns).
-    this.effectRuns.preserve(() => {
-      this.stopActor();
+    try {
       this.restore(this.meta, cloneJson(this.prev) as Json, this.version, this.keyframe);
-    }, (key) => this.hasEffect(key));
+    } finally {
+      this.keepRestoredRuns();
+    }
     const episode = this.episode;
     if (!episode) return;
     try {
@@ -621,9 +623,14 @@ export class HostedExecution implements EffectHost {
     let effectsChanged = false;
     // A fork's parent results for the effects it starts again (rare: none on the hot path).
     let reused: EffectRecord[] | undefined;
+    // Invocations this transition ends (the machine left their state): their runs end once it is committed.
+    let ended: string[] | undefined;
     if (started.length || (known !== NO_EFFECTS && Object.keys(known).some((path) => final || !hasChild(persisted, path)))) {
       const effects: Record<string, { key: string; seq: number }> = {};
-      for (const [path, effect] of Object.entries(known)) if (!final && hasChild(persisted, path)) effects[path] = effect;
+      for (const [path, effect] of Object.entries(known)) {
+        if (!final && hasChild(persisted, path)) effects[path] = effect;
+        else (ended ??= []).push(effect.key);
+      }
       for (const [childId] of started) {
         const key = `${this.id}/${childId}@${seq}${this.meta.rewinds ? `~${this.meta.rewinds}` : ''}`;
         effects[childId] = { key, seq };
@@ -663,6 +670,7 @@ export class HostedExecution implements EffectHost {
       commit.then(
         () => {
           this.inFlightWrites--;
+          if (ended) for (const key of ended) this.runs?.release(key, new Error(`effect ${key} is no longer in flight`));
           try {
             this.ctx.onCommitted?.(this, write, cause);
           } finally {
@@ -735,17 +743,22 @@ export class HostedExecution implements EffectHost {
   private rollback(): void {
     this.fault = undefined;
     this.invoked = undefined;
+    this.stopActor();
     // The effects in flight go on: the restored actor joins their runs (see EffectRuns).
-    this.effectRuns.preserve(() => {
-      this.stopActor();
+    try {
       this.restore(this.meta, cloneJson(this.prev) as Json, this.version, this.keyframe);
-    }, (key) => this.hasEffect(key));
+    } finally {
+      this.keepRestoredRuns();
+    }
   }
 
-  /** Whether the last committed state has the effect invocation `key` in flight. */
-  private hasEffect(key: string): boolean {
-    for (const path in this.meta.effects) if (this.meta.effects[path]?.key === key) return true;
-    return false;
+  /** After a restore: the runs of effects the restored state does not have in flight end. */
+  private keepRestoredRuns(): void {
+    const effects = this.meta.effects;
+    this.runs?.keepOnly((key) => {
+      for (const path in effects) if (effects[path]?.key === key) return true;
+      return false;
+    }, new Error(`effect no longer in flight in execution ${this.id}`));
   }
 
   /** Resolves once the execution is finished and that is committed. */

@@ -7,68 +7,48 @@
  * the supervisor's restart after a crash. Either way XState starts the effects invoked in that
  * snapshot again, with the same keys. Without this table the code of an effect in flight (a
  * model call, a payment) would run again beside, or after the abort of, the run already under
- * way. With it the new actor joins that run and gets its outcome. The run's code sees a signal
- * of its own, aborted once no actor waits for the run any more, except while the host restores:
- * then the run waits for the restored actor, and is aborted if the restored state has no such
- * effect (see {@link EffectRuns.preserve}).
+ * way. With it the new actor joins that run and gets its outcome.
+ *
+ * A run's code sees a signal of the run's own, not XState's (which the restore aborts). It is
+ * aborted when a committed transition no longer has the invocation (the machine left the state:
+ * {@link EffectRuns.release}), when a restore lands in a state without it
+ * ({@link EffectRuns.keepOnly}), and when the execution ends or leaves this process
+ * ({@link EffectRuns.abortAll}). Tying the abort to commits rather than to XState's stop keeps
+ * "commit before effect": a transition that is refused does not abort anything.
  *
  * @example
  * ```ts
  * const runs = new EffectRuns();
- * const output = await runs.join(key, xstateSignal, (signal) => callTheModel({ signal }));
+ * const output = await runs.join(key, (signal) => callTheModel({ signal }));
  * ```
  */
 export class EffectRuns {
   private readonly runs = new Map<string, Run>();
-  private preserving = false;
 
-  /**
-   * The outcome of the run of `key`: the one in flight here, or a new one started with
-   * `start(signal)`. The caller's `signal` aborting lets go of the run.
-   */
-  join(key: string, signal: AbortSignal, start: (signal: AbortSignal) => Promise<unknown>): Promise<unknown> {
-    let run = this.runs.get(key);
-    if (!run) {
-      const controller = new AbortController();
-      const fresh: Run = { controller, attached: 0, settled: false, outcome: start(controller.signal) };
-      // Settling is observed here, so an aborted run nobody waits for is not an unhandled rejection.
-      fresh.outcome.then(
-        () => this.settled(key, fresh),
-        () => this.settled(key, fresh),
-      );
-      this.runs.set(key, fresh);
-      run = fresh;
-    } else if (run.settled) {
-      // Settled while the restored actor was on its way to it: its outcome is this actor's.
-      this.runs.delete(key);
-      return run.outcome;
-    }
-    const joined = run;
-    joined.attached++;
-    signal.addEventListener('abort', () => this.detach(key, joined, signal.reason), { once: true });
-    return joined.outcome;
+  /** The outcome of the run of `key`: the one in flight here, or a new one started with `start(signal)`. */
+  join(key: string, start: (signal: AbortSignal) => Promise<unknown>): Promise<unknown> {
+    const running = this.runs.get(key);
+    if (running) return running.outcome;
+    const controller = new AbortController();
+    const run: Run = { controller, settled: false, outcome: start(controller.signal) };
+    // Observed here too, so an aborted run nobody waits for is not an unhandled rejection.
+    run.outcome.then(
+      () => this.settle(key, run),
+      () => this.settle(key, run),
+    );
+    this.runs.set(key, run);
+    return run.outcome;
   }
 
-  /**
-   * Runs `restore` (the actor stopped and restored in the process) keeping the runs its stop
-   * lets go of; afterwards aborts those the restored state does not have (`has(key)` false).
-   */
-  preserve(restore: () => void, has: (key: string) => boolean): void {
-    this.preserving = true;
-    try {
-      restore();
-    } finally {
-      this.preserving = false;
-    }
-    for (const [key, run] of this.runs) {
-      if (run.attached === 0 && !has(key)) this.end(key, run, new Error('the effect is no longer in the restored state'));
-    }
-  }
-
-  /** Forgets the run of `key`, whose outcome is recorded (a restored actor found it in the store). */
-  forget(key: string): void {
+  /** Ends the run of `key`: a committed transition no longer has it, or its outcome is recorded. */
+  release(key: string, reason: unknown): void {
     const run = this.runs.get(key);
-    if (run && run.attached === 0) this.end(key, run, new Error('the effect is recorded'));
+    if (run) this.end(key, run, reason);
+  }
+
+  /** After a restore: ends the runs the restored state does not have (`has(key)` false). */
+  keepOnly(has: (key: string) => boolean, reason: unknown): void {
+    for (const [key, run] of this.runs) if (!has(key)) this.end(key, run, reason);
   }
 
   /** Aborts every run: the execution is over, or leaves this process. */
@@ -76,23 +56,15 @@ export class EffectRuns {
     for (const [key, run] of this.runs) this.end(key, run, reason);
   }
 
-  /** How many runs are in flight or waiting for a restored actor (tests). */
+  /** How many runs are in flight (tests). */
   get size(): number {
     return this.runs.size;
   }
 
-  private detach(key: string, run: Run, reason: unknown): void {
-    run.attached--;
-    if (run.attached > 0 || run.settled) return;
-    // Stopped for a restore: the restored actor joins it (or `preserve` ends it).
-    if (this.preserving) return;
-    this.end(key, run, reason);
-  }
-
-  private settled(key: string, run: Run): void {
+  private settle(key: string, run: Run): void {
     run.settled = true;
-    // Kept while no actor waits for it: a restored actor on its way to it takes the outcome.
-    if (run.attached > 0 && this.runs.get(key) === run) this.runs.delete(key);
+    // Its outcome is recorded before it settles (see `attempts`): a restored actor finds it in the store.
+    if (this.runs.get(key) === run) this.runs.delete(key);
   }
 
   private end(key: string, run: Run, reason: unknown): void {
@@ -104,7 +76,5 @@ export class EffectRuns {
 interface Run {
   controller: AbortController;
   outcome: Promise<unknown>;
-  /** Actors waiting for the outcome. */
-  attached: number;
   settled: boolean;
 }

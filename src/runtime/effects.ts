@@ -120,14 +120,14 @@ async function runEffect(
   // Stopped while waiting for the invoking commit (cancelled, rolled back): never run.
   if (args.signal.aborted) throw args.signal.reason;
   if (record?.status === 'done' || record?.status === 'failed') {
-    host.effectRuns?.forget(key);
+    host.effectRuns?.release(key, new Error(`effect ${key} is recorded`));
     if (record.status === 'done') return record.output;
     throw revive(record.error);
   }
   const runs = host.effectRuns;
   if (!runs) return attempts(host, original, args, policy, path, key, record);
   // An earlier actor of this execution may have it in flight (an in-process restore): join it.
-  return runs.join(key, args.signal, (signal) => attempts(host, original, { ...args, signal }, policy, path, key, record));
+  return runs.join(key, (signal) => attempts(host, original, { ...args, signal }, policy, path, key, record));
 }
 
 /** The attempts of one effect invocation, from where its record says it got to. */
