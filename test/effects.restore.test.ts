@@ -22,14 +22,16 @@ function modelCall() {
   const calls: { key: string; signal: AbortSignal }[] = [];
   let answer!: (text: string) => void;
   const answered = new Promise<string>((resolve) => (answer = resolve));
-  return { calls, answer, run: ({ key, signal }: EffectArgs<unknown>) => (calls.push({ key, signal }), answered) };
+  const model = { calls, answer, run: ({ key, signal }: EffectArgs<unknown>) => (calls.push({ key, signal }), answered) };
+  return model;
 }
 
 function agentMachine(model: ReturnType<typeof modelCall>) {
   let crashes = 0;
   return setup({
     types: { context: {} as { answer: string | null; notes: number; stamp: unknown } },
-    actors: { model: fromEffect(model.run) },
+    // Looked up at each call, so that a test can wrap it.
+    actors: { model: fromEffect((args: EffectArgs<unknown>) => model.run(args)) },
   }).createMachine({
     id: 'agent',
     context: { answer: null, notes: 0, stamp: null },
@@ -44,6 +46,8 @@ function agentMachine(model: ReturnType<typeof modelCall>) {
           // Throws the first time: a crash, which the supervisor restarts.
           // Leaves the state that invoked the model: the call is no longer wanted.
           GIVE_UP: 'idle',
+          // Re-enters the state: the model is invoked again under the same path, with a new key.
+          AGAIN: { target: 'thinking', reenter: true },
           // Would leave the state, with a Date in context: refused, so it must abort nothing.
           STAMP_AND_GIVE_UP: { target: 'idle', actions: assign({ stamp: () => new Date() }) },
           HICCUP: {
@@ -156,6 +160,42 @@ describe('an effect in flight across an in-process restore', () => {
     expect(model.calls).toHaveLength(1);
   });
 
+  it('re-entering the invoking state aborts the earlier call once committed; the new invocation gets its own key', async () => {
+    const model = modelCall();
+    const rt = await open(agentMachine(model));
+    const { id } = await rt.start('agent');
+    await until(() => model.calls.length === 1);
+    await rt.send(id, { type: 'AGAIN' });
+    await until(() => model.calls.length === 2);
+    expect(model.calls[0]?.signal.aborted).toBe(true);
+    expect(model.calls[1]?.signal.aborted).toBe(false);
+    expect(model.calls[1]?.key).not.toBe(model.calls[0]?.key);
+    model.answer('42');
+    expect(await rt.wait(id)).toEqual({ answer: '42', notes: 0 });
+  });
+
+  it('a send refused in the turn of the transition that invoked the model: the call starts only once that transition is committed', async () => {
+    const model = modelCall();
+    const rt = await open(agentMachine(model));
+    const { id } = await rt.start('agent');
+    await until(() => model.calls.length === 1);
+    await rt.send(id, { type: 'GIVE_UP' });
+    const committed: string[] = [];
+    rt.events$.subscribe((e) => {
+      if (e.type === 'transition' && e.id === id) committed.push(e.event);
+    });
+    const whenCalled: string[][] = [];
+    const run = model.run;
+    model.run = (args) => (whenCalled.push([...committed]), run(args));
+    // RESUME invokes the model again; STAMP, in the same turn, is refused and restores the actor
+    // from what was issued, RESUME's transition, before it is committed.
+    const resumed = rt.send(id, { type: 'RESUME' });
+    await expect(rt.send(id, { type: 'STAMP' })).rejects.toBeInstanceOf(NonJsonStateError);
+    await resumed;
+    await until(() => model.calls.length === 2);
+    expect(whenCalled).toEqual([['RESUME']]);
+  });
+
   it('a refused send that would have left the state aborts nothing: a transition that is not committed has no effects', async () => {
     const model = modelCall();
     const rt = await open(agentMachine(model));
@@ -182,7 +222,10 @@ describe('EffectRuns', () => {
     answer('done');
     expect(await first).toBe('done');
     expect(await second).toBe('done');
-    // Settled: gone from the table (its outcome is recorded in the store by then).
+    // Settled, it stays for an actor still on its way to it, until a committed transition lets it go.
+    expect(await runs.join('k', start)).toBe('done');
+    expect(started).toBe(1);
+    runs.release('k', new Error('consumed'));
     expect(runs.size).toBe(0);
   });
 

@@ -384,7 +384,13 @@ export class HostedExecution implements EffectHost {
     const known = this.meta.effects?.[childId];
     if (this.restoring && known) {
       // Restarted by a restore: the same invocation, the same key; the store says how far it got.
-      return this.ctx.store.getEffect(this.id, known.key).then((record) => ({ key: known.key, ...(record ? { record } : {}) }));
+      // A rollback restores what was issued, which may not be committed yet: commit before effect
+      // (a write that fails stops the host, and this ticket never comes).
+      const issued = this.commit;
+      return issued.then(
+        () => this.ctx.store.getEffect(this.id, known.key).then((record) => ({ key: known.key, ...(record ? { record } : {}) })),
+        () => new Promise<EffectTicket>(() => {}),
+      );
     }
     return new Promise((resolve) => (this.invoked ??= new Map()).set(childId, resolve));
   }
@@ -633,6 +639,9 @@ export class HostedExecution implements EffectHost {
       }
       for (const [childId] of started) {
         const key = `${this.id}/${childId}@${seq}${this.meta.rewinds ? `~${this.meta.rewinds}` : ''}`;
+        // Invoked again under the same path (its state re-entered): the earlier invocation ends.
+        const replaced = effects[childId];
+        if (replaced && replaced.key !== key) (ended ??= []).push(replaced.key);
         effects[childId] = { key, seq };
         const record = this.reuse?.get(childId);
         if (record) (reused ??= []).push({ ...record, key });

@@ -27,20 +27,23 @@ export class EffectRuns {
 
   /** The outcome of the run of `key`: the one in flight here, or a new one started with `start(signal)`. */
   join(key: string, start: (signal: AbortSignal) => Promise<unknown>): Promise<unknown> {
-    const running = this.runs.get(key);
-    if (running) return running.outcome;
+    const known = this.runs.get(key);
+    if (known) return known.outcome;
     const controller = new AbortController();
     const run: Run = { controller, settled: false, outcome: start(controller.signal) };
-    // Observed here too, so an aborted run nobody waits for is not an unhandled rejection.
-    run.outcome.then(
-      () => this.settle(key, run),
-      () => this.settle(key, run),
-    );
+    // Observed here too, so an aborted run nobody waits for is not an unhandled rejection. A
+    // settled run stays until a committed transition no longer has it (release), a restore lands
+    // without it (keepOnly) or the execution ends (abortAll): a restored actor that read its
+    // ticket before the outcome was recorded joins it, whatever the order of the store's promises.
+    const settle = (): void => {
+      run.settled = true;
+    };
+    run.outcome.then(settle, settle);
     this.runs.set(key, run);
     return run.outcome;
   }
 
-  /** Ends the run of `key`: a committed transition no longer has it, or its outcome is recorded. */
+  /** Ends the run of `key` (aborting it if unsettled): a committed transition no longer has it. */
   release(key: string, reason: unknown): void {
     const run = this.runs.get(key);
     if (run) this.end(key, run, reason);
@@ -56,15 +59,9 @@ export class EffectRuns {
     for (const [key, run] of this.runs) this.end(key, run, reason);
   }
 
-  /** How many runs are in flight (tests). */
+  /** How many runs the table holds, settled ones included (tests). */
   get size(): number {
     return this.runs.size;
-  }
-
-  private settle(key: string, run: Run): void {
-    run.settled = true;
-    // Its outcome is recorded before it settles (see `attempts`): a restored actor finds it in the store.
-    if (this.runs.get(key) === run) this.runs.delete(key);
   }
 
   private end(key: string, run: Run, reason: unknown): void {

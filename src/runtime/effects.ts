@@ -119,11 +119,8 @@ async function runEffect(
   const { key, record } = await host.invokeEffect(path);
   // Stopped while waiting for the invoking commit (cancelled, rolled back): never run.
   if (args.signal.aborted) throw args.signal.reason;
-  if (record?.status === 'done' || record?.status === 'failed') {
-    host.effectRuns?.release(key, new Error(`effect ${key} is recorded`));
-    if (record.status === 'done') return record.output;
-    throw revive(record.error);
-  }
+  if (record?.status === 'done') return record.output;
+  if (record?.status === 'failed') throw revive(record.error);
   const runs = host.effectRuns;
   if (!runs) return attempts(host, original, args, policy, path, key, record);
   // An earlier actor of this execution may have it in flight (an in-process restore): join it.
