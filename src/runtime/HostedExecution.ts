@@ -761,7 +761,11 @@ export class HostedExecution implements EffectHost {
     }
   }
 
-  /** After a restore: the runs of effects the restored state does not have in flight end. */
+  /**
+   * After a restore: the runs of effects the restored state does not have in flight end. The
+   * restored state is what was issued, so a run whose leaving transition is issued and not yet
+   * committed ends a little early here; if that commit fails, the host stops anyway.
+   */
   private keepRestoredRuns(): void {
     const effects = this.meta.effects;
     this.runs?.keepOnly((key) => {

@@ -47,7 +47,17 @@ export type EffectEvent =
 /** What a durable effect's code receives: XState's promise-actor arguments plus {@link EffectContext}. */
 export interface EffectArgs<TInput> extends EffectContext {
   input: TInput;
+  /**
+   * Aborted once a committed transition no longer has this invocation (its state left or
+   * re-entered), or when the execution ends or leaves the process; not by a restore in the
+   * process, whose actor joins the run instead of starting the code again.
+   */
   signal: AbortSignal;
+  /**
+   * The actor that started the run: after a restore in the process (a refused send, a crash
+   * restart) it is stopped, and what is sent through it (or `system`, or XState's `emit`) is
+   * dropped. The outcome reaches the restored actor.
+   */
   self: AnyActorRef;
   system: AnyActorSystem;
 }
