@@ -67,10 +67,10 @@ function agentMachine(model: ReturnType<typeof modelCall>) {
   });
 }
 
-async function open(machine: ReturnType<typeof agentMachine>): Promise<Runtime> {
+async function open(machine: ReturnType<typeof agentMachine>, supervisor = FAST): Promise<Runtime> {
   const dir = tempDir();
   cleanups.push(dir.remove);
-  const rt = await createRuntime({ store: lmdbStore({ path: dir.path }), machines: [machine], supervisor: FAST });
+  const rt = await createRuntime({ store: lmdbStore({ path: dir.path }), machines: [machine], supervisor });
   cleanups.push(() => rt.close());
   return rt;
 }
@@ -112,6 +112,19 @@ describe('an effect in flight across an in-process restore', () => {
     expect(model.calls[0]?.signal.aborted).toBe(false);
 
     model.answer('42');
+    expect(await rt.wait(id)).toEqual({ answer: '42', notes: 1 });
+    expect(model.calls).toHaveLength(1);
+  });
+
+  it('the call answers while the crashed actor waits for its restart: the restart delivers the answer; the execution does not fail', async () => {
+    const model = modelCall();
+    const rt = await open(agentMachine(model), { ...FAST, initialDelay: 30 });
+    const { id } = await rt.start('agent');
+    await until(() => model.calls.length === 1);
+    const hiccup = rt.send(id, { type: 'HICCUP' });
+    // The crashed actor's child finishes during the backoff.
+    model.answer('42');
+    expect(await hiccup).toMatchObject({ seq: 1 });
     expect(await rt.wait(id)).toEqual({ answer: '42', notes: 1 });
     expect(model.calls).toHaveLength(1);
   });

@@ -109,6 +109,65 @@ describe('the supervisor in the runtime', () => {
     for (const id of ids.slice(0, 20)) expect((await rt.get(id))?.context).toMatchObject({ done: 1 });
   });
 
+  it('sends that arrive while the execution waits for its restart are delivered after it, in the order sent', async () => {
+    let hiccups = 0;
+    const machine = setup({ types: { context: {} as { log: string[] } } }).createMachine({
+      id: 'noted',
+      context: { log: [] },
+      initial: 'open',
+      states: {
+        open: {
+          on: {
+            HICCUP: {
+              actions: [
+                () => {
+                  if (hiccups++ === 0) throw new Error('hiccup');
+                },
+                assign({ log: ({ context }) => [...context.log, 'hiccup'] }),
+              ],
+            },
+            NOTE: { actions: assign({ log: ({ context, event }) => [...context.log, (event as { type: 'NOTE'; n: number }).n.toString()] }) },
+          },
+        },
+      },
+    });
+    // A backoff long enough for the notes to arrive while the crashed actor waits.
+    const rt = await open([machine], { supervisor: { ...FAST, initialDelay: 30 } });
+    const { id } = await rt.start('noted');
+    const results = await Promise.all([
+      rt.send(id, { type: 'HICCUP' }),
+      rt.send(id, { type: 'NOTE', n: 1 }),
+      rt.send(id, { type: 'NOTE', n: 2 }),
+    ]);
+    expect(results.map((r) => r.seq)).toEqual([1, 2, 3]);
+    expect((await rt.get(id))?.context).toEqual({ log: ['hiccup', '1', '2'] });
+  });
+
+  it('a send that arrives while the execution waits for a decision that fails it is refused as finished', async () => {
+    const machine = setup({}).createMachine({
+      id: 'doomed',
+      initial: 'open',
+      states: {
+        open: {
+          on: {
+            BREAK: {
+              actions: () => {
+                throw new TerminalError('broken for good');
+              },
+            },
+            NOTE: {},
+          },
+        },
+      },
+    });
+    const rt = await open([machine]);
+    const { id } = await rt.start('doomed');
+    const broken = rt.send(id, { type: 'BREAK' }).catch((e: unknown) => e);
+    const note = rt.send(id, { type: 'NOTE' }).catch((e: unknown) => e);
+    expect(await broken).toBeInstanceOf(ExecutionFailedError);
+    expect(await note).toMatchObject({ code: 'EXECUTION_FINISHED' });
+  });
+
   it('restarts from the last good snapshot: effects whose results were recorded are not run again', async () => {
     let charges = 0;
     let confirmRuns = 0;

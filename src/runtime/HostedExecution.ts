@@ -117,6 +117,9 @@ export class HostedExecution implements EffectHost {
   private inFlightWrites = 0;
   /** Made with the first effect (most executions restored in a recovery never need it). */
   private runs?: EffectRuns;
+  /** See `restarting`. */
+  private crashDealt?: Promise<void>;
+  private crashDealtResolve?: () => void;
   private readonly persister: SnapshotPersister;
 
   constructor(
@@ -299,9 +302,35 @@ export class HostedExecution implements EffectHost {
     return this.commit;
   }
 
+  /**
+   * While the actor has crashed and the supervisor has not decided yet: resolves once it has
+   * (restarted or failed) or the host stopped. A send meanwhile waits for it instead of meeting
+   * the crashed actor, which would refuse every event.
+   */
+  get restarting(): Promise<void> | undefined {
+    if (!this.crashed || this.finished) return undefined;
+    this.crashDealt ??= new Promise<void>((resolve) => (this.crashDealtResolve = resolve));
+    return this.crashDealt;
+  }
+
+  private crashDealtWith(): void {
+    const resolve = this.crashDealtResolve;
+    this.crashDealt = this.crashDealtResolve = undefined;
+    resolve?.();
+  }
+
   /** The supervisor's restart: from the last committed snapshot, the crashing event delivered again. */
   restartAfterCrash(): void {
     if (!this.crashed || this.finished) return;
+    try {
+      this.restartNow();
+    } finally {
+      // Crashed again on the way: the sends waiting look again and wait for the next decision.
+      this.crashDealtWith();
+    }
+  }
+
+  private restartNow(): void {
     this.crashed = undefined;
     this.stopActor();
     // The effects in flight go on: the restored actor joins their runs (see EffectRuns).
@@ -335,6 +364,7 @@ export class HostedExecution implements EffectHost {
     const record: ErrorRecord = { ...toErrorRecord(error), state: this.meta.value, event: cause.type, attempts };
     this.stopActor();
     this.writeTerminal(cause, 'failed', record);
+    this.crashDealtWith();
     if (episode) {
       const failed = new ExecutionFailedError(this.id, record);
       this.commit.then(
@@ -446,6 +476,7 @@ export class HostedExecution implements EffectHost {
   stop(): void {
     if (this.actor) this.stopActor();
     this.runs?.abortAll(new Error(`execution ${this.id} stopped here`));
+    this.crashDealtWith();
     if (!this.finished) {
       this.finished = true;
       this.settle({ status: this.meta?.status ?? 'waiting' });
@@ -536,7 +567,9 @@ export class HostedExecution implements EffectHost {
   }
 
   private record(cause: { type: string }, snapshot: AnyMachineSnapshot, childOnly = false): void {
-    if (this.fault) return;
+    // Crashed: nothing is written until the supervisor decides (a child of the crashed actor
+    // finishing meanwhile must not write its error snapshot as a failure).
+    if (this.fault || this.crashed) return;
     const transitioned = this.transitioned;
     this.transitioned = false;
     // An event with no transition is not journalled, unless it consumed a timer (a delayed event
@@ -793,6 +826,7 @@ export class HostedExecution implements EffectHost {
     if (!this.finished) {
       this.stopActor();
       this.runs?.abortAll(err);
+      this.crashDealtWith();
       this.finished = true;
       this.settle({ status: 'failed', error: toErrorRecord(err) });
       this.ctx.onFinished(this);
@@ -802,6 +836,7 @@ export class HostedExecution implements EffectHost {
   private finish(): void {
     if (this.finished) return;
     this.finished = true;
+    this.crashDealtWith();
     this.runs?.abortAll(new Error(`execution ${this.id} is ${this.meta.status}`));
     const { status, output, error } = this.meta;
     this.commit.then(

@@ -592,6 +592,9 @@ export class Runtime {
     // Passivated while the send looked its key up: load it again.
     if (given.passivated) return this.acquire(given.id).then((host) => this.deliverNow(host, event, sendKey, inbox));
     const host = given;
+    // Crashed and waiting for the supervisor: delivered once it has decided, in the order sent.
+    const restarting = host.restarting;
+    if (restarting) return restarting.then(() => this.deliverNow(host, event, sendKey, inbox));
     if (host.finished) return Promise.reject(new ExecutionFinishedError(host.id, host.meta.status));
     let seq: number | undefined;
     try {
