@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { assign, fromPromise, setup, type AnyStateMachine } from 'xstate';
+import { Observable } from 'rxjs';
+import { assign, fromObservable, fromPromise, setup, type AnyStateMachine } from 'xstate';
 import { createRuntime, ExecutionFailedError, lmdbStore, TerminalError, type Runtime, type RuntimeEvent, type RuntimeOptions } from '../src/index.js';
 import { stepsMachine } from './fixtures/machines.js';
 import { tempDir } from './helpers.js';
@@ -167,6 +168,44 @@ describe('the supervisor in the runtime', () => {
     expect(await broken).toBeInstanceOf(ExecutionFailedError);
     expect(await note).toMatchObject({ code: 'EXECUTION_FINISHED' });
   });
+
+  it('a crash before the execution is hosted (its start not yet committed) fails it, as nothing would decide: a send is refused, none hangs', async () => {
+    const machine = setup({
+      actors: {
+        // Errors on a microtask: before the start's first commit has resolved.
+        feed: fromObservable(() => new Observable<number>((subscriber) => queueMicrotask(() => subscriber.error(new Error('feed down'))))),
+      },
+    }).createMachine({ id: 'fed', initial: 'open', states: { open: { invoke: { src: 'feed' }, on: { NOTE: {} } } } });
+    const rt = await open([machine]);
+    const { id } = await rt.start('fed').catch(() => ({ id: 'fed-none' }));
+    if (id === 'fed-none') return; // a start refused outright is also no hang
+    await expect(rt.send(id, { type: 'NOTE' })).rejects.toMatchObject({ code: 'EXECUTION_FINISHED' });
+    expect((await rt.get(id))?.status).toBe('failed');
+  }, 10_000);
+
+  it('cancelled while a crash waits for the supervisor: the send whose event crashed it is refused, not left pending', async () => {
+    const machine = setup({}).createMachine({
+      id: 'breakable',
+      initial: 'open',
+      states: {
+        open: {
+          on: {
+            BREAK: {
+              actions: () => {
+                throw new Error('broken');
+              },
+            },
+          },
+        },
+      },
+    });
+    const rt = await open([machine], { supervisor: { ...FAST, initialDelay: 50 } });
+    const { id } = await rt.start('breakable');
+    const broken = rt.send(id, { type: 'BREAK' }).catch((e: unknown) => e);
+    await rt.cancel(id, 'enough');
+    expect(await broken).toMatchObject({ code: 'EXECUTION_FINISHED' });
+    expect((await rt.get(id))?.status).toBe('cancelled');
+  }, 10_000);
 
   it('restarts from the last good snapshot: effects whose results were recorded are not run again', async () => {
     let charges = 0;

@@ -1,5 +1,5 @@
 import { createActor, type AnyActor, type AnyActorRef, type AnyMachineSnapshot } from 'xstate';
-import { EventNotAcceptedError, ExecutionExistsError, ExecutionFailedError, NonJsonStateError, toErrorRecord, type ErrorRecord } from '../errors.js';
+import { EventNotAcceptedError, ExecutionExistsError, ExecutionFailedError, ExecutionFinishedError, NonJsonStateError, toErrorRecord, type ErrorRecord } from '../errors.js';
 import { cloneJson } from '../journal/cloneJson.js';
 import { checkJson, diffSnapshots } from '../journal/diff.js';
 import { KEYFRAME_MIN_BYTES, nextKeyframeState, patchBytes, shouldKeyframe } from '../journal/keyframePolicy.js';
@@ -35,6 +35,12 @@ export interface HostContext {
   onEffectEvent?(id: string, event: EffectEvent): void;
   /** Called when the actor crashes (XState status 'error'); without it a crash fails the execution. */
   onCrash?(host: HostedExecution, error: unknown): void;
+  /**
+   * Whether a crash of this host will be decided on (restarted or failed): only a host the
+   * runtime hosts. A crash before (a start not yet committed, a load working through its inbox)
+   * fails the execution at once, as nothing would decide.
+   */
+  supervises?(host: HostedExecution): boolean;
   /** Called once a transition is committed, with what it wrote and its cause. */
   onCommitted?(host: HostedExecution, write: TransitionWrite, cause: { type: string }): void;
   /** Called once the execution's final transition is committed (or its host gave up). */
@@ -117,6 +123,8 @@ export class HostedExecution implements EffectHost {
   private inFlightWrites = 0;
   /** Made with the first effect (most executions restored in a recovery never need it). */
   private runs?: EffectRuns;
+  /** Set while a restart delivers the crashing event again (which settles the episode itself). */
+  private redelivering = false;
   /** See `restarting`. */
   private crashDealt?: Promise<void>;
   private crashDealtResolve?: () => void;
@@ -313,6 +321,12 @@ export class HostedExecution implements EffectHost {
     return this.crashDealt;
   }
 
+  private endEpisode(error: unknown): void {
+    const episode = this.episode;
+    this.episode = undefined;
+    episode?.reject(error);
+  }
+
   private crashDealtWith(): void {
     const resolve = this.crashDealtResolve;
     this.crashDealt = this.crashDealtResolve = undefined;
@@ -341,16 +355,21 @@ export class HostedExecution implements EffectHost {
     }
     const episode = this.episode;
     if (!episode) return;
+    let seq: number | undefined;
+    this.redelivering = true;
     try {
-      const seq = this.deliver(episode.event, episode.attach);
-      this.episode = undefined;
-      if (seq === undefined) episode.reject(new EventNotAcceptedError(this.id, episode.event.type, this.meta.value));
-      else this.commit.then(() => episode.resolve(seq), episode.reject);
+      seq = this.deliver(episode.event, episode.attach);
     } catch (err) {
       if (err instanceof AwaitingRestart) return; // crashed again: the supervisor decides again
       this.episode = undefined;
       episode.reject(err);
+      return;
+    } finally {
+      this.redelivering = false;
     }
+    this.episode = undefined;
+    if (seq === undefined) episode.reject(new EventNotAcceptedError(this.id, episode.event.type, this.meta.value));
+    else this.commit.then(() => episode.resolve(seq), episode.reject);
   }
 
   /** The supervisor's escalation: the execution fails with the error recorded, at its last committed snapshot. */
@@ -362,9 +381,12 @@ export class HostedExecution implements EffectHost {
     this.episode = undefined;
     const cause = episode?.event ?? crash?.event ?? { type: 'xstate.error' };
     const record: ErrorRecord = { ...toErrorRecord(error), state: this.meta.value, event: cause.type, attempts };
-    this.stopActor();
-    this.writeTerminal(cause, 'failed', record);
-    this.crashDealtWith();
+    try {
+      this.stopActor();
+      this.writeTerminal(cause, 'failed', record);
+    } finally {
+      this.crashDealtWith();
+    }
     if (episode) {
       const failed = new ExecutionFailedError(this.id, record);
       this.commit.then(
@@ -473,9 +495,11 @@ export class HostedExecution implements EffectHost {
   }
 
   /** Stops the actor without writing anything (runtime closing, execution deleted). */
-  stop(): void {
+  stop(reason?: unknown): void {
     if (this.actor) this.stopActor();
     this.runs?.abortAll(new Error(`execution ${this.id} stopped here`));
+    // The send whose event crashed the actor, if the supervisor had not decided yet: never applied.
+    this.endEpisode(reason ?? new ExecutionFinishedError(this.id, this.meta?.status ?? 'waiting'));
     this.crashDealtWith();
     if (!this.finished) {
       this.finished = true;
@@ -505,7 +529,7 @@ export class HostedExecution implements EffectHost {
     this.actor.subscribe({
       error: (error: unknown) => {
         if (this.stopping || this.finished) return;
-        if (this.creating || this.restoring || !this.ctx.onCrash) {
+        if (this.creating || this.restoring || !this.ctx.onCrash || this.ctx.supervises?.(this) === false) {
           this.record(this.processing ?? { type: 'xstate.error' }, this.actor.getSnapshot() as AnyMachineSnapshot);
           return;
         }
@@ -836,6 +860,9 @@ export class HostedExecution implements EffectHost {
   private finish(): void {
     if (this.finished) return;
     this.finished = true;
+    // Ended while a crash waited for the supervisor (cancelled): the crashing event was never
+    // applied. (A restart delivering it again, which may finish the execution, settles it itself.)
+    if (!this.redelivering) this.endEpisode(new ExecutionFinishedError(this.id, this.meta.status));
     this.crashDealtWith();
     this.runs?.abortAll(new Error(`execution ${this.id} is ${this.meta.status}`));
     const { status, output, error } = this.meta;

@@ -199,6 +199,8 @@ export class Runtime {
         // Decided outside XState's processing of the event that crashed it.
         queueMicrotask(() => this.lifecycles.next({ type: 'crashed', id: host.id, at, error }));
       },
+      // `decide` carries out decisions for hosted executions only.
+      supervises: (host) => this.hosts.get(host.id) === host,
     };
     const base = { ...DEFAULT_SUPERVISOR_POLICY, ...options.supervisor };
     const perMachine = options.supervisors ?? {};
@@ -594,7 +596,13 @@ export class Runtime {
     const host = given;
     // Crashed and waiting for the supervisor: delivered once it has decided, in the order sent.
     const restarting = host.restarting;
-    if (restarting) return restarting.then(() => this.deliverNow(host, event, sendKey, inbox));
+    if (restarting) {
+      return restarting.then(() => {
+        if (this.closed) throw new RuntimeClosedError();
+        // Rewound or reloaded meanwhile: the execution's host now.
+        return this.deliverNow(this.hosts.get(host.id) ?? host, event, sendKey, inbox);
+      });
+    }
     if (host.finished) return Promise.reject(new ExecutionFinishedError(host.id, host.meta.status));
     let seq: number | undefined;
     try {
@@ -1206,7 +1214,7 @@ export class Runtime {
     const hosts = [...this.hosts.values()];
     this.hosts.clear();
     for (const host of hosts) {
-      host.stop();
+      host.stop(new RuntimeClosedError());
       this.registryChanges.set(host.id, null);
     }
     this.registryFlush?.cancel();
