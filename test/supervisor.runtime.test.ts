@@ -207,6 +207,39 @@ describe('the supervisor in the runtime', () => {
     expect((await rt.get(id))?.status).toBe('cancelled');
   }, 10_000);
 
+  it('rewound while a crash waits for the supervisor: the crashing send is refused, a send waiting behind it reaches the rewound execution', async () => {
+    let breaks = 0;
+    const machine = setup({ types: { context: {} as { notes: number } } }).createMachine({
+      id: 'rewindable',
+      context: { notes: 0 },
+      initial: 'open',
+      states: {
+        open: {
+          on: {
+            NOTE: { actions: assign({ notes: ({ context }) => context.notes + 1 }) },
+            BREAK: {
+              actions: () => {
+                if (breaks++ === 0) throw new Error('broken');
+              },
+            },
+          },
+        },
+      },
+    });
+    const rt = await open([machine], { supervisor: { ...FAST, initialDelay: 200 } });
+    const { id } = await rt.start('rewindable');
+    await rt.send(id, { type: 'NOTE' });
+    await rt.send(id, { type: 'NOTE' });
+    const broken = rt.send(id, { type: 'BREAK' }).catch((e: unknown) => e);
+    const waiting = rt.send(id, { type: 'NOTE' });
+    await rt.rewind(id, { seq: 1 });
+    expect(await broken).toMatchObject({ code: 'EXECUTION_FINISHED' });
+    const { seq } = await waiting;
+    // The rewind's own transition is seq 2; the waiting NOTE comes after it, on the rewound history.
+    expect(seq).toBe(3);
+    expect((await rt.get(id))?.context).toEqual({ notes: 2 });
+  }, 10_000);
+
   it('restarts from the last good snapshot: effects whose results were recorded are not run again', async () => {
     let charges = 0;
     let confirmRuns = 0;

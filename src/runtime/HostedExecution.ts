@@ -850,6 +850,7 @@ export class HostedExecution implements EffectHost {
     if (!this.finished) {
       this.stopActor();
       this.runs?.abortAll(err);
+      this.endEpisode(err);
       this.crashDealtWith();
       this.finished = true;
       this.settle({ status: 'failed', error: toErrorRecord(err) });
@@ -860,9 +861,19 @@ export class HostedExecution implements EffectHost {
   private finish(): void {
     if (this.finished) return;
     this.finished = true;
-    // Ended while a crash waited for the supervisor (cancelled): the crashing event was never
-    // applied. (A restart delivering it again, which may finish the execution, settles it itself.)
-    if (!this.redelivering) this.endEpisode(new ExecutionFinishedError(this.id, this.meta.status));
+    // Ended while a crash waited for the supervisor (cancelled, or failed by a restart's restore):
+    // the crashing event was never applied; its sender learns how it ended once that is committed.
+    // (A restart delivering it again, which may finish the execution, settles it itself.)
+    if (!this.redelivering && this.episode) {
+      const episode = this.episode;
+      this.episode = undefined;
+      const { status, error } = this.meta;
+      const ended = status === 'failed' && error ? new ExecutionFailedError(this.id, error) : new ExecutionFinishedError(this.id, status);
+      this.commit.then(
+        () => episode.reject(ended),
+        () => episode.reject(ended),
+      );
+    }
     this.crashDealtWith();
     this.runs?.abortAll(new Error(`execution ${this.id} is ${this.meta.status}`));
     const { status, output, error } = this.meta;

@@ -599,8 +599,13 @@ export class Runtime {
     if (restarting) {
       return restarting.then(() => {
         if (this.closed) throw new RuntimeClosedError();
-        // Rewound or reloaded meanwhile: the execution's host now.
-        return this.deliverNow(this.hosts.get(host.id) ?? host, event, sendKey, inbox);
+        const current = this.hosts.get(host.id);
+        // Stopped here but not over (rewound, released): sent again the way a new send goes,
+        // which waits for the execution's loading. Keyed and inbox sends keep to this host.
+        if (!current && host.finished && !isFinished(host.meta.status) && sendKey === undefined && !inbox) {
+          return this.sendChecked(host.id, event as { type: string; [key: string]: unknown }, {});
+        }
+        return this.deliverNow(current ?? host, event, sendKey, inbox);
       });
     }
     if (host.finished) return Promise.reject(new ExecutionFinishedError(host.id, host.meta.status));
@@ -613,6 +618,10 @@ export class Runtime {
       return Promise.reject(err);
     }
     if (seq === undefined) return Promise.reject(new EventNotAcceptedError(host.id, event.type, host.meta.value));
+    const { status, error } = host.meta;
+    // The event crashed an actor no supervisor decides for (a load working through its inbox):
+    // the execution failed with it, and the sender learns that, not a seq.
+    if (status === 'failed' && error) return host.commit.then(() => Promise.reject(new ExecutionFailedError(host.id, error)));
     const result: SendResult = { seq, duplicate: false };
     return host.commit.then(() => result);
   }
