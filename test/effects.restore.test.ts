@@ -75,6 +75,15 @@ async function open(machine: ReturnType<typeof agentMachine>, supervisor = FAST)
   return rt;
 }
 
+/** A runtime with one agent execution started and its model call in flight. */
+async function agentThinking(supervisor = FAST): Promise<{ model: ReturnType<typeof modelCall>; rt: Runtime; id: string }> {
+  const model = modelCall();
+  const rt = await open(agentMachine(model), supervisor);
+  const { id } = await rt.start('agent');
+  await until(() => model.calls.length === 1);
+  return { model, rt, id };
+}
+
 async function until(cond: () => boolean): Promise<void> {
   for (let i = 0; i < 500 && !cond(); i++) await new Promise((r) => setTimeout(r, 2));
   expect(cond()).toBe(true);
@@ -82,10 +91,7 @@ async function until(cond: () => boolean): Promise<void> {
 
 describe('an effect in flight across an in-process restore', () => {
   it('a send refused for context that is not JSON: the model call in flight is not made again, and its answer arrives', async () => {
-    const model = modelCall();
-    const rt = await open(agentMachine(model));
-    const { id } = await rt.start('agent');
-    await until(() => model.calls.length === 1);
+    const { model, rt, id } = await agentThinking();
 
     await expect(rt.send(id, { type: 'STAMP' })).rejects.toBeInstanceOf(NonJsonStateError);
     // The restored actor goes on from the last commit, and is the one the answer reaches.
@@ -100,10 +106,7 @@ describe('an effect in flight across an in-process restore', () => {
   });
 
   it('a crash the supervisor restarts: the model call in flight is not made again, and its answer arrives', async () => {
-    const model = modelCall();
-    const rt = await open(agentMachine(model));
-    const { id } = await rt.start('agent');
-    await until(() => model.calls.length === 1);
+    const { model, rt, id } = await agentThinking();
 
     // The first delivery crashes; the restart delivers it again and it goes through.
     await rt.send(id, { type: 'HICCUP' });
@@ -117,10 +120,7 @@ describe('an effect in flight across an in-process restore', () => {
   });
 
   it('the call answers while the crashed actor waits for its restart: the restart delivers the answer; the execution does not fail', async () => {
-    const model = modelCall();
-    const rt = await open(agentMachine(model), { ...FAST, initialDelay: 30 });
-    const { id } = await rt.start('agent');
-    await until(() => model.calls.length === 1);
+    const { model, rt, id } = await agentThinking({ ...FAST, initialDelay: 30 });
     const hiccup = rt.send(id, { type: 'HICCUP' });
     // The crashed actor's child finishes during the backoff.
     model.answer('42');
@@ -130,10 +130,7 @@ describe('an effect in flight across an in-process restore', () => {
   });
 
   it('cancelled after a restore: the run the restored actor joined is aborted', async () => {
-    const model = modelCall();
-    const rt = await open(agentMachine(model));
-    const { id } = await rt.start('agent');
-    await until(() => model.calls.length === 1);
+    const { model, rt, id } = await agentThinking();
     await expect(rt.send(id, { type: 'STAMP' })).rejects.toBeInstanceOf(NonJsonStateError);
     // The restored actor joins the run once its ticket is read from the store.
     await new Promise((r) => setTimeout(r, 20));
@@ -144,10 +141,7 @@ describe('an effect in flight across an in-process restore', () => {
   });
 
   it('after a restart, leaving the state aborts the call (the crashed actor\'s part in the run does not keep it alive)', async () => {
-    const model = modelCall();
-    const rt = await open(agentMachine(model));
-    const { id } = await rt.start('agent');
-    await until(() => model.calls.length === 1);
+    const { model, rt, id } = await agentThinking();
     await rt.send(id, { type: 'HICCUP' });
     await new Promise((r) => setTimeout(r, 20));
     expect(model.calls[0]?.signal.aborted).toBe(false);
@@ -158,10 +152,7 @@ describe('an effect in flight across an in-process restore', () => {
   });
 
   it('leaving the state right after a refused send, before the restored actor joined the run, aborts the call', async () => {
-    const model = modelCall();
-    const rt = await open(agentMachine(model));
-    const { id } = await rt.start('agent');
-    await until(() => model.calls.length === 1);
+    const { model, rt, id } = await agentThinking();
     // Both in one turn: the restored actor has not read its ticket yet when it leaves.
     const refused = rt.send(id, { type: 'STAMP' });
     const left = rt.send(id, { type: 'GIVE_UP' });
@@ -174,10 +165,7 @@ describe('an effect in flight across an in-process restore', () => {
   });
 
   it('re-entering the invoking state aborts the earlier call once committed; the new invocation gets its own key', async () => {
-    const model = modelCall();
-    const rt = await open(agentMachine(model));
-    const { id } = await rt.start('agent');
-    await until(() => model.calls.length === 1);
+    const { model, rt, id } = await agentThinking();
     await rt.send(id, { type: 'AGAIN' });
     await until(() => model.calls.length === 2);
     expect(model.calls[0]?.signal.aborted).toBe(true);
@@ -188,10 +176,7 @@ describe('an effect in flight across an in-process restore', () => {
   });
 
   it('a send refused in the turn of the transition that invoked the model: the call starts only once that transition is committed', async () => {
-    const model = modelCall();
-    const rt = await open(agentMachine(model));
-    const { id } = await rt.start('agent');
-    await until(() => model.calls.length === 1);
+    const { model, rt, id } = await agentThinking();
     await rt.send(id, { type: 'GIVE_UP' });
     const committed: string[] = [];
     rt.events$.subscribe((e) => {
@@ -210,10 +195,7 @@ describe('an effect in flight across an in-process restore', () => {
   });
 
   it('a refused send that would have left the state aborts nothing: a transition that is not committed has no effects', async () => {
-    const model = modelCall();
-    const rt = await open(agentMachine(model));
-    const { id } = await rt.start('agent');
-    await until(() => model.calls.length === 1);
+    const { model, rt, id } = await agentThinking();
     await expect(rt.send(id, { type: 'STAMP_AND_GIVE_UP' })).rejects.toBeInstanceOf(NonJsonStateError);
     await new Promise((r) => setTimeout(r, 20));
     expect(model.calls[0]?.signal.aborted).toBe(false);
