@@ -346,13 +346,7 @@ export class HostedExecution implements EffectHost {
 
   private restartNow(): void {
     this.crashed = undefined;
-    this.stopActor();
-    // The effects in flight go on: the restored actor joins their runs (see EffectRuns).
-    try {
-      this.restore(this.meta, cloneJson(this.prev) as Json, this.version, this.keyframe);
-    } finally {
-      this.keepRestoredRuns();
-    }
+    this.restoreLastCommitted();
     const episode = this.episode;
     if (!episode) return;
     let seq: number | undefined;
@@ -809,8 +803,15 @@ export class HostedExecution implements EffectHost {
   private rollback(): void {
     this.fault = undefined;
     this.invoked = undefined;
+    this.restoreLastCommitted();
+  }
+
+  /**
+   * A new actor from the last snapshot written (a rollback, a crash restart). The effects in
+   * flight go on: the restored actor joins their runs (see EffectRuns).
+   */
+  private restoreLastCommitted(): void {
     this.stopActor();
-    // The effects in flight go on: the restored actor joins their runs (see EffectRuns).
     try {
       this.restore(this.meta, cloneJson(this.prev) as Json, this.version, this.keyframe);
     } finally {
