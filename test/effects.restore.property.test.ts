@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { assign, setup } from 'xstate';
-import { createRuntime, EventNotAcceptedError, fromEffect, lmdbStore, NonJsonStateError, type EffectArgs } from '../src/index.js';
+import { createRuntime, EventNotAcceptedError, lmdbStore, NonJsonStateError, type EffectArgs } from '../src/index.js';
+import { agentMachine } from './fixtures/agentMachine.js';
 import { tempDir } from './helpers.js';
 
 /**
@@ -23,46 +23,15 @@ interface Call {
   answered: boolean;
 }
 
+/** The agent whose model calls are collected; every other HICCUP crashes (its restart's redelivery goes through). */
 function agent(calls: Call[]) {
-  let hiccups = 0;
-  return setup({
-    types: { context: {} as { answer: string | null; notes: number; stamp: unknown } },
-    actors: {
-      model: fromEffect(({ key, signal }: EffectArgs<unknown>) => {
-        let answer!: (text: string) => void;
-        const answered = new Promise<string>((resolve) => (answer = resolve));
-        const call: Call = { key, signal, answered: false, answer: (text) => ((call.answered = true), answer(text)) };
-        calls.push(call);
-        return answered;
-      }),
-    },
-  }).createMachine({
-    id: 'agent',
-    context: { answer: null, notes: 0, stamp: null },
-    initial: 'thinking',
-    states: {
-      thinking: {
-        invoke: { src: 'model', onDone: { target: 'done', actions: assign({ answer: ({ event }) => event.output as string }) } },
-        on: {
-          NOTE: { actions: assign({ notes: ({ context }) => context.notes + 1 }) },
-          STAMP: { actions: assign({ stamp: () => new Date() }) },
-          // Every other delivery throws: the crash's restart delivers it again, and it goes through.
-          HICCUP: {
-            actions: [
-              () => {
-                if (hiccups++ % 2 === 0) throw new Error('hiccup');
-              },
-              assign({ notes: ({ context }) => context.notes + 1 }),
-            ],
-          },
-          GIVE_UP: 'idle',
-          AGAIN: { target: 'thinking', reenter: true },
-        },
-      },
-      idle: { on: { RESUME: 'thinking' } },
-      done: { type: 'final' },
-    },
-  });
+  return agentMachine(({ key, signal }: EffectArgs<unknown>) => {
+    let answer!: (text: string) => void;
+    const answered = new Promise<string>((resolve) => (answer = resolve));
+    const call: Call = { key, signal, answered: false, answer: (text) => ((call.answered = true), answer(text)) };
+    calls.push(call);
+    return answered;
+  }, (n) => n % 2 === 0);
 }
 
 const settle = () => new Promise((r) => setTimeout(r, 15));

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { assign, setup } from 'xstate';
-import { createRuntime, fromEffect, lmdbStore, NonJsonStateError, type EffectArgs, type Runtime } from '../src/index.js';
+import { createRuntime, lmdbStore, NonJsonStateError, type EffectArgs, type Runtime } from '../src/index.js';
 import { EffectRuns } from '../src/runtime/effectRuns.js';
+import { agentMachine } from './fixtures/agentMachine.js';
 import { tempDir } from './helpers.js';
 
 /**
@@ -26,47 +26,6 @@ function modelCall() {
   return model;
 }
 
-function agentMachine(model: ReturnType<typeof modelCall>) {
-  let crashes = 0;
-  return setup({
-    types: { context: {} as { answer: string | null; notes: number; stamp: unknown } },
-    // Looked up at each call, so that a test can wrap it.
-    actors: { model: fromEffect((args: EffectArgs<unknown>) => model.run(args)) },
-  }).createMachine({
-    id: 'agent',
-    context: { answer: null, notes: 0, stamp: null },
-    initial: 'thinking',
-    states: {
-      thinking: {
-        invoke: { src: 'model', onDone: { target: 'done', actions: assign({ answer: ({ event }) => event.output as string }) } },
-        on: {
-          NOTE: { actions: assign({ notes: ({ context }) => context.notes + 1 }) },
-          // A Date is not JSON: the transition cannot be committed and the send is refused.
-          STAMP: { actions: assign({ stamp: () => new Date() }) },
-          // Throws the first time: a crash, which the supervisor restarts.
-          // Leaves the state that invoked the model: the call is no longer wanted.
-          GIVE_UP: 'idle',
-          // Re-enters the state: the model is invoked again under the same path, with a new key.
-          AGAIN: { target: 'thinking', reenter: true },
-          // Would leave the state, with a Date in context: refused, so it must abort nothing.
-          STAMP_AND_GIVE_UP: { target: 'idle', actions: assign({ stamp: () => new Date() }) },
-          HICCUP: {
-            actions: [
-              () => {
-                if (crashes++ === 0) throw new Error('hiccup');
-              },
-              assign({ notes: ({ context }) => context.notes + 1 }),
-            ],
-          },
-        },
-      },
-      idle: { on: { RESUME: 'thinking' } },
-      done: { type: 'final' },
-    },
-    output: ({ context }) => ({ answer: context.answer, notes: context.notes }),
-  });
-}
-
 async function open(machine: ReturnType<typeof agentMachine>, supervisor = FAST): Promise<Runtime> {
   const dir = tempDir();
   cleanups.push(dir.remove);
@@ -78,10 +37,21 @@ async function open(machine: ReturnType<typeof agentMachine>, supervisor = FAST)
 /** A runtime with one agent execution started and its model call in flight. */
 async function agentThinking(supervisor = FAST): Promise<{ model: ReturnType<typeof modelCall>; rt: Runtime; id: string }> {
   const model = modelCall();
-  const rt = await open(agentMachine(model), supervisor);
+  // Looked up at each call, so that a test can wrap it; HICCUP throws the first time only.
+  const rt = await open(agentMachine((args) => model.run(args), (n) => n === 0), supervisor);
   const { id } = await rt.start('agent');
   await until(() => model.calls.length === 1);
   return { model, rt, id };
+}
+
+/** The one model call is still under way, unaborted; once answered, the execution completes with it and no other call was made. */
+async function expectOneCallAnswered(model: ReturnType<typeof modelCall>, rt: Runtime, id: string, notes: number): Promise<void> {
+  await new Promise((r) => setTimeout(r, 20));
+  expect(model.calls).toHaveLength(1);
+  expect(model.calls[0]?.signal.aborted).toBe(false);
+  model.answer('42');
+  expect(await rt.wait(id)).toEqual({ answer: '42', notes });
+  expect(model.calls).toHaveLength(1);
 }
 
 async function until(cond: () => boolean): Promise<void> {
@@ -96,13 +66,7 @@ describe('an effect in flight across an in-process restore', () => {
     await expect(rt.send(id, { type: 'STAMP' })).rejects.toBeInstanceOf(NonJsonStateError);
     // The restored actor goes on from the last commit, and is the one the answer reaches.
     await rt.send(id, { type: 'NOTE' });
-    await new Promise((r) => setTimeout(r, 20));
-    expect(model.calls).toHaveLength(1);
-    expect(model.calls[0]?.signal.aborted).toBe(false);
-
-    model.answer('42');
-    expect(await rt.wait(id)).toEqual({ answer: '42', notes: 1 });
-    expect(model.calls).toHaveLength(1);
+    await expectOneCallAnswered(model, rt, id, 1);
   });
 
   it('a crash the supervisor restarts: the model call in flight is not made again, and its answer arrives', async () => {
@@ -110,13 +74,7 @@ describe('an effect in flight across an in-process restore', () => {
 
     // The first delivery crashes; the restart delivers it again and it goes through.
     await rt.send(id, { type: 'HICCUP' });
-    await new Promise((r) => setTimeout(r, 20));
-    expect(model.calls).toHaveLength(1);
-    expect(model.calls[0]?.signal.aborted).toBe(false);
-
-    model.answer('42');
-    expect(await rt.wait(id)).toEqual({ answer: '42', notes: 1 });
-    expect(model.calls).toHaveLength(1);
+    await expectOneCallAnswered(model, rt, id, 1);
   });
 
   it('the call answers while the crashed actor waits for its restart: the restart delivers the answer; the execution does not fail', async () => {
@@ -197,11 +155,7 @@ describe('an effect in flight across an in-process restore', () => {
   it('a refused send that would have left the state aborts nothing: a transition that is not committed has no effects', async () => {
     const { model, rt, id } = await agentThinking();
     await expect(rt.send(id, { type: 'STAMP_AND_GIVE_UP' })).rejects.toBeInstanceOf(NonJsonStateError);
-    await new Promise((r) => setTimeout(r, 20));
-    expect(model.calls[0]?.signal.aborted).toBe(false);
-    model.answer('42');
-    expect(await rt.wait(id)).toEqual({ answer: '42', notes: 0 });
-    expect(model.calls).toHaveLength(1);
+    await expectOneCallAnswered(model, rt, id, 0);
   });
 });
 

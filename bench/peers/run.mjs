@@ -315,18 +315,22 @@ function langgraphCounter({ parallel, steps, saver: kind }) {
   };
 }
 
-function xstateLmdbCounter({ parallel, steps }) {
+/**
+ * Plain XState actors, each step followed by an awaited LMDB write of `value(actor)` under the
+ * actor's key (XState + LMDB, and the floor: see the header).
+ */
+function xstateWritingCounter({ parallel, steps, name, prefix, openEnv, dbName, value, stored, write }) {
   let dir;
   let env;
   let db;
   let round = 0;
   return {
-    name: 'XState + LMDB, full snapshot per step',
+    name,
     unit: 'steps',
     setup() {
-      dir = tempDir('peers-xs-');
-      env = openLmdb(dir.path);
-      db = env.openDB({ name: 'snapshots' });
+      dir = tempDir(prefix);
+      env = openEnv(dir.path);
+      db = env.openDB({ name: dbName });
     },
     async round() {
       const ids = Array.from({ length: parallel }, (_, i) => `r${round}-${i}`);
@@ -336,17 +340,18 @@ function xstateLmdbCounter({ parallel, steps }) {
       await Promise.all(
         ids.map(async (id) => {
           const actor = createActor(counterMachine).start();
-          await durable(db.put(id, actor.getPersistedSnapshot()));
+          await write(db.put(id, value(actor)));
           for (let s = 0; s < steps; s++) {
             actor.send(inc());
-            await durable(db.put(id, actor.getPersistedSnapshot()));
+            await write(db.put(id, value(actor)));
           }
           actor.stop();
         }),
       );
       const ms = now() - t;
       const commits = env.getStats().lastTxnId - c0;
-      check(db.get(ids[0])?.context?.count === steps, `XState+LMDB count ${db.get(ids[0])?.context?.count} !== ${steps}`);
+      const count = stored(db.get(ids[0]));
+      check(count === steps, `${name}: count ${count} !== ${steps}`);
       return { ops: parallel * steps, ms, commits };
     },
     async teardown() {
@@ -356,46 +361,34 @@ function xstateLmdbCounter({ parallel, steps }) {
   };
 }
 
+function xstateLmdbCounter({ parallel, steps }) {
+  return xstateWritingCounter({
+    parallel,
+    steps,
+    name: 'XState + LMDB, full snapshot per step',
+    prefix: 'peers-xs-',
+    openEnv: openLmdb,
+    dbName: 'snapshots',
+    value: (actor) => actor.getPersistedSnapshot(),
+    stored: (snapshot) => snapshot?.context?.count,
+    write: durable,
+  });
+}
+
 /** The floor (see the header): XState and the smallest durable write per step. */
 function floorCounter({ parallel, steps }) {
-  let dir;
-  let env;
-  let db;
-  let round = 0;
-  return {
+  return xstateWritingCounter({
+    parallel,
+    steps,
     name: 'floor: XState + smallest durable write per step (ref.)',
-    unit: 'steps',
-    setup() {
-      dir = tempDir('peers-floor-');
-      env = open({ path: dir.path, compression: false, overlappingSync: false, maxDbs: 16 });
-      db = env.openDB({ name: 'floor' });
-    },
-    async round() {
-      const ids = Array.from({ length: parallel }, (_, i) => `r${round}-${i}`);
-      round++;
-      const c0 = env.getStats().lastTxnId;
-      const t = now();
-      await Promise.all(
-        ids.map(async (id) => {
-          const actor = createActor(counterMachine).start();
-          await db.put(id, 0);
-          for (let s = 0; s < steps; s++) {
-            actor.send(inc());
-            await db.put(id, actor.getSnapshot().context.count);
-          }
-          actor.stop();
-        }),
-      );
-      const ms = now() - t;
-      const commits = env.getStats().lastTxnId - c0;
-      check(db.get(ids[0]) === steps, `floor count ${db.get(ids[0])} !== ${steps}`);
-      return { ops: parallel * steps, ms, commits };
-    },
-    async teardown() {
-      await env.close();
-      dir.remove();
-    },
-  };
+    prefix: 'peers-floor-',
+    // As durastate's store opens LMDB: no overlapping sync, so the commit includes its flush.
+    openEnv: (path) => open({ path, compression: false, overlappingSync: false, maxDbs: 16 }),
+    dbName: 'floor',
+    value: (actor) => actor.getSnapshot().context.count,
+    stored: (count) => count,
+    write: (p) => p,
+  });
 }
 
 async function workload1() {

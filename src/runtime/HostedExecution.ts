@@ -321,6 +321,14 @@ export class HostedExecution implements EffectHost {
     return this.crashDealt;
   }
 
+  /** Refuses the crashing send with `error` once the writes issued so far are settled. */
+  private rejectOnceWritten(episode: Episode, error: unknown): void {
+    this.commit.then(
+      () => episode.reject(error),
+      () => episode.reject(error),
+    );
+  }
+
   private endEpisode(error: unknown): void {
     const episode = this.episode;
     this.episode = undefined;
@@ -381,13 +389,7 @@ export class HostedExecution implements EffectHost {
     } finally {
       this.crashDealtWith();
     }
-    if (episode) {
-      const failed = new ExecutionFailedError(this.id, record);
-      this.commit.then(
-        () => episode.reject(failed),
-        () => episode.reject(failed),
-      );
-    }
+    if (episode) this.rejectOnceWritten(episode, new ExecutionFailedError(this.id, record));
   }
 
   /**
@@ -869,11 +871,7 @@ export class HostedExecution implements EffectHost {
       const episode = this.episode;
       this.episode = undefined;
       const { status, error } = this.meta;
-      const ended = status === 'failed' && error ? new ExecutionFailedError(this.id, error) : new ExecutionFinishedError(this.id, status);
-      this.commit.then(
-        () => episode.reject(ended),
-        () => episode.reject(ended),
-      );
+      this.rejectOnceWritten(episode, status === 'failed' && error ? new ExecutionFailedError(this.id, error) : new ExecutionFinishedError(this.id, status));
     }
     this.crashDealtWith();
     this.runs?.abortAll(new Error(`execution ${this.id} is ${this.meta.status}`));

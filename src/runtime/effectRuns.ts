@@ -56,7 +56,7 @@ export class EffectRuns {
 
   /** Aborts every run: the execution is over, or leaves this process. */
   abortAll(reason: unknown): void {
-    for (const [key, run] of this.runs) this.end(key, run, reason);
+    this.keepOnly(() => false, reason);
   }
 
   /** How many runs the table holds, settled ones included (tests). */

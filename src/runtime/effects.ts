@@ -35,7 +35,7 @@ export interface EffectHost {
   recordEffect(childId: string, record: EffectRecord): Promise<void>;
   onEffectEvent?(event: EffectEvent): void;
   /** The effects whose code runs here, shared by the actors an in-process restore makes (see EffectRuns). */
-  readonly effectRuns?: EffectRuns;
+  readonly effectRuns: EffectRuns;
 }
 
 export type EffectEvent =
@@ -131,10 +131,8 @@ async function runEffect(
   if (args.signal.aborted) throw args.signal.reason;
   if (record?.status === 'done') return record.output;
   if (record?.status === 'failed') throw revive(record.error);
-  const runs = host.effectRuns;
-  if (!runs) return attempts(host, original, args, policy, path, key, record);
   // An earlier actor of this execution may have it in flight (an in-process restore): join it.
-  return runs.join(key, (signal) => attempts(host, original, { ...args, signal }, policy, path, key, record));
+  return host.effectRuns.join(key, (signal) => attempts(host, original, { ...args, signal }, policy, path, key, record));
 }
 
 /** The attempts of one effect invocation, from where its record says it got to. */
